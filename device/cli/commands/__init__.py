@@ -1,0 +1,1 @@
+"""One module per ``scangate`` subcommand; each defines ``register(subparsers)``."""

@@ -1,0 +1,1 @@
+"""Every way a code gets into the terminal, behind one seam (``Source``)."""

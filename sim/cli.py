@@ -1,0 +1,34 @@
+"""``scangate sim ...``: registered into the ``scangate`` CLI through an entry point."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from sim.errors import SimError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "sim",
+        help="simulated hardware, demo keys and codes, a stand-in central engine",
+        description="Simulated hardware, demo keys and codes, and a stand-in central engine.",
+    )
+    sub = parser.add_subparsers(dest="sim_command", metavar="SIMCOMMAND")
+    sub.required = True
+    import sim.commands as commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        module.register(sub)
+
+
+def run_guarded(func, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    """Run a sim handler, turning a SimError into a clear message and exit 2."""
+    try:
+        return int(func(args))
+    except SimError as exc:
+        print(f"scangate sim: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,1 @@
+"""One module per ``scangate sim`` subcommand; each defines ``register(subparsers)``."""
