@@ -2,7 +2,7 @@
 # Installs the Debian packages scangate uses, where it can, and says clearly what
 # is missing when it cannot. Idempotent: does nothing when all are present.
 set -u
-want=(libzbar0 chromium)
+want=(libzbar0 chromium fonts-wqy-microhei)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

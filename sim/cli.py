@@ -6,11 +6,12 @@ import argparse
 import importlib
 import pkgutil
 import sys
+from collections.abc import Callable
 
 from sim.errors import SimError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "sim",
         help="simulated hardware, demo keys and codes, a stand-in central engine",
@@ -25,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         module.register(sub)
 
 
-def run_guarded(func, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+def run_guarded(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Run a sim handler, turning a SimError into a clear message and exit 2."""
     try:
         return int(func(args))

@@ -1,0 +1,125 @@
+"""CWT claims of both profiles, checked for structure and types (no crypto here).
+
+Our codes carry iss (1), exp (4), iat (6), cti (7) and the private claim
+``CLAIM_SCANGATE`` (-70001) = {1: format version, 2: status, 3: subject ref}.
+EU DCCs carry iss, exp, iat and hcert (-260) = {1: the DGC document}.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from device import cbor
+from device.codeformat import PROFILE_DCC, Reject
+from device.verdict import Reason
+
+CLAIM_ISS = 1
+CLAIM_EXP = 4
+CLAIM_IAT = 6
+CLAIM_CTI = 7
+CLAIM_HCERT = -260
+CLAIM_SCANGATE = -70001
+SG_VERSION = 1
+SG_STATUS = 2
+SG_SUBJECT = 3
+FORMAT_VERSION = 1
+STATUSES = ("green", "yellow", "red")
+DCC_TYPES = ("v", "t", "r")
+
+#: CWT bounds (the DGC document is the deepest part: about 5 levels).
+CWT_MAX_DEPTH = 12
+CWT_MAX_ITEMS = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    iss: str | None
+    iat: int
+    exp: int
+    code_id: str
+    status: str | None = None
+    subject_ref: str | None = None
+    cert_type: str | None = None
+
+
+def _bad(detail: str) -> Reject:
+    return Reject(Reason.BAD_STRUCTURE, detail)
+
+
+def _time(claims: dict[Any, Any], key: int, name: str) -> int:
+    v = claims.get(key)
+    if type(v) is int and -(2**53) < v < 2**53:  # the usual case, checked first
+        return v
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise _bad(f"claim {name} ({key}) missing or not a number")
+    if v != v or not -(2**53) < v < 2**53:  # NaN / inf / absurd
+        raise _bad(f"claim {name} ({key}) out of range")
+    return int(v)
+
+
+def decode_claims(profile: str, payload: bytes) -> Claims:
+    """Structure-check the CWT of ``profile``; :class:`Reject` (bad_structure/too_large)."""
+    try:
+        claims = cbor.decode(payload, max_depth=CWT_MAX_DEPTH, max_items=CWT_MAX_ITEMS)
+    except cbor.CBORLimitError as exc:
+        raise Reject(Reason.TOO_LARGE, f"CWT: {exc}") from None
+    except cbor.CBORError as exc:
+        raise _bad(f"CWT: {exc}") from None
+    if not isinstance(claims, dict):
+        raise _bad("CWT payload is not a map")
+    iss = claims.get(CLAIM_ISS)
+    if iss is not None and not isinstance(iss, str):
+        raise _bad("claim iss (1) is not a text string")
+    iat = _time(claims, CLAIM_IAT, "iat")
+    exp = _time(claims, CLAIM_EXP, "exp")
+    if profile == PROFILE_DCC:
+        return _dcc(claims, iss, iat, exp)
+    return _scangate(claims, iss, iat, exp)
+
+
+def _scangate(claims: dict[Any, Any], iss: str | None, iat: int, exp: int) -> Claims:
+    if iss is None:
+        raise _bad("claim iss (1) missing")
+    cti = claims.get(CLAIM_CTI)
+    if not isinstance(cti, bytes) or not 8 <= len(cti) <= 32:
+        raise _bad("claim cti (7) missing or not 8..32 bytes")
+    priv = claims.get(CLAIM_SCANGATE)
+    if not isinstance(priv, dict):
+        raise _bad(f"private claim {CLAIM_SCANGATE} missing or not a map")
+    version = priv.get(SG_VERSION)
+    if version != FORMAT_VERSION or isinstance(version, bool):
+        raise _bad(f"unsupported format version {version!r} (this verifier reads "
+                   f"{FORMAT_VERSION})")
+    status = priv.get(SG_STATUS)
+    if status not in STATUSES:
+        raise _bad("status missing or not one of green/yellow/red")
+    subject = priv.get(SG_SUBJECT)
+    if subject is not None and (not isinstance(subject, bytes) or not 8 <= len(subject) <= 32):
+        raise _bad("subject reference is not 8..32 bytes")
+    return Claims(iss=iss, iat=iat, exp=exp, code_id=cti.hex(), status=str(status),
+                  subject_ref=subject.hex() if subject is not None else None)
+
+
+def _dcc(claims: dict[Any, Any], iss: str | None, iat: int, exp: int) -> Claims:
+    hcert = claims.get(CLAIM_HCERT)
+    if not isinstance(hcert, dict) or not isinstance(hcert.get(1), dict):
+        raise _bad("claim hcert (-260) missing or has no DGC (key 1)")
+    dgc = hcert[1]
+    cert_type = ""
+    for t in DCC_TYPES:
+        if t in dgc:
+            if cert_type:
+                raise _bad("DGC must hold exactly one of v/t/r")
+            cert_type = t
+    if not cert_type:
+        raise _bad("DGC must hold exactly one of v/t/r")
+    entries = dgc[cert_type]
+    if not isinstance(entries, list) or len(entries) != 1 or not isinstance(entries[0], dict):
+        raise _bad(f"DGC '{cert_type}' must be an array of exactly one entry")
+    ci = entries[0].get("ci")
+    if not isinstance(ci, str) or not ci:
+        raise _bad("DGC entry has no certificate identifier 'ci'")
+    code_id = hashlib.sha256(ci.encode("utf-8")).digest()[:16].hex()  # 32 hex digits
+    return Claims(iss=iss, iat=iat, exp=exp, code_id=code_id, cert_type=cert_type)

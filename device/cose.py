@@ -1,0 +1,197 @@
+"""COSE_Sign1 (RFC 9052): parse, build the Sig_structure, sign and verify.
+
+Algorithms: ES256 (-7, raw r||s signatures converted to DER for ``cryptography``),
+ES384 (-35), ES512 (-36) and PS256 (-37, RSASSA-PSS with SHA-256). The protected
+header wins over the unprotected one for ``alg`` (1) and ``kid`` (4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from device import cbor
+
+ALG_ES256 = -7
+ALG_ES384 = -35
+ALG_ES512 = -36
+ALG_PS256 = -37
+HDR_ALG = 1
+HDR_KID = 4
+TAG_SIGN1 = 18
+TAG_CWT = 61
+
+ALG_NAMES = {ALG_ES256: "ES256", ALG_ES384: "ES384", ALG_ES512: "ES512", ALG_PS256: "PS256"}
+_EC_ALGS: dict[int, tuple[type[ec.EllipticCurve], hashes.HashAlgorithm, int]] = {
+    ALG_ES256: (ec.SECP256R1, hashes.SHA256(), 32),
+    ALG_ES384: (ec.SECP384R1, hashes.SHA384(), 48),
+    ALG_ES512: (ec.SECP521R1, hashes.SHA512(), 66),
+}
+#: alg -> (curve class, signature algorithm object, size of r and s): built once.
+_EC_VERIFY: dict[int, tuple[type[ec.EllipticCurve], ec.ECDSA, int]] = {
+    alg: (curve, ec.ECDSA(hash_alg), size) for alg, (curve, hash_alg, size) in _EC_ALGS.items()
+}
+_PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
+_PSS_SIGN = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+
+PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+class COSEError(ValueError):
+    """The data is not a COSE_Sign1 structure this verifier understands."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sign1:
+    protected_bytes: bytes
+    protected: dict[Any, Any]
+    unprotected: dict[Any, Any]
+    payload: bytes
+    signature: bytes
+    alg: int
+    kid: bytes | None
+
+    def to_be_signed(self, external_aad: bytes = b"") -> bytes:
+        return sig_structure(self.protected_bytes, self.payload, external_aad)
+
+
+def parse_sign1(obj: Any, *, header_limits: tuple[int, int] = (4, 64)) -> Sign1:
+    """Interpret a decoded CBOR item as COSE_Sign1 (tag 18, optionally inside CWT tag 61)."""
+    if isinstance(obj, cbor.Tag) and obj.tag == TAG_CWT:
+        obj = obj.value
+    if isinstance(obj, cbor.Tag):
+        if obj.tag != TAG_SIGN1:
+            raise COSEError(f"CBOR tag {obj.tag} is not COSE_Sign1 (18)")
+        obj = obj.value
+    if not isinstance(obj, list) or len(obj) != 4:
+        raise COSEError("COSE_Sign1 must be an array of 4 items")
+    prot_b, unprot, payload, signature = obj
+    if not isinstance(prot_b, bytes):
+        raise COSEError("protected header must be a byte string")
+    if not isinstance(unprot, dict):
+        raise COSEError("unprotected header must be a map")
+    if not isinstance(payload, bytes):
+        raise COSEError("payload must be an attached byte string")
+    if not isinstance(signature, bytes):
+        raise COSEError("signature must be a byte string")
+    if prot_b:
+        depth, items = header_limits
+        try:
+            prot = cbor.decode(prot_b, max_depth=depth, max_items=items)
+        except cbor.CBORError as exc:
+            raise COSEError(f"protected header: {exc}") from None
+        if not isinstance(prot, dict):
+            raise COSEError("protected header must encode a map")
+    else:
+        prot = {}
+    alg = prot[HDR_ALG] if HDR_ALG in prot else unprot.get(HDR_ALG)
+    if not isinstance(alg, int) or isinstance(alg, bool):
+        raise COSEError("missing or non-integer 'alg' header")
+    kid = prot[HDR_KID] if HDR_KID in prot else unprot.get(HDR_KID)
+    if kid is not None and not isinstance(kid, bytes):
+        raise COSEError("'kid' header must be a byte string")
+    return Sign1(prot_b, prot, unprot, payload, signature, alg, kid)
+
+
+def _bstr_head(n: int) -> bytes:
+    if n < 24:
+        return _SMALL_BSTR_HEADS[n]
+    if n < 0x100:
+        return b"\x58%c" % n
+    return cbor._head(2, n)
+
+
+_SMALL_BSTR_HEADS = tuple(bytes((0x40 + n,)) for n in range(24))
+_SIG1_PREFIX = b"\x84" + cbor.encode("Signature1")
+
+
+def sig_structure(protected_bytes: bytes, payload: bytes, external_aad: bytes = b"") -> bytes:
+    """The bytes that are signed: CBOR ["Signature1", protected, external_aad, payload]."""
+    return b"".join((
+        _SIG1_PREFIX,
+        _bstr_head(len(protected_bytes)), protected_bytes,
+        _bstr_head(len(external_aad)), external_aad,
+        _bstr_head(len(payload)), payload,
+    ))
+
+
+def raw_to_der(signature: bytes, size: int) -> bytes:
+    """COSE's fixed-size r||s (``size`` bytes each) as the DER ECDSA-Sig-Value.
+
+    Same bytes as ``encode_dss_signature(r, s)``, without the round trip through ints.
+    """
+    r = signature[:size].lstrip(b"\x00") or b"\x00"
+    s = signature[size:].lstrip(b"\x00") or b"\x00"
+    if r[0] > 0x7F:
+        r = b"\x00" + r
+    if s[0] > 0x7F:
+        s = b"\x00" + s
+    body = b"\x02%c%b\x02%c%b" % (len(r), r, len(s), s)
+    n = len(body)  # at most 2 * (2 + 67) for P-521: one length byte is enough
+    return (b"\x30%c" % n if n < 0x80 else b"\x30\x81%c" % n) + body
+
+
+def verify(alg: int, public_key: Any, to_be_signed: bytes, signature: bytes) -> bool:
+    """True if ``signature`` is valid for ``alg``; False for any mismatch (never raises)."""
+    spec = _EC_VERIFY.get(alg)
+    try:
+        if spec is not None:
+            curve, algorithm, size = spec
+            if not isinstance(public_key, ec.EllipticCurvePublicKey):
+                return False
+            if not isinstance(public_key.curve, curve) or len(signature) != 2 * size:
+                return False
+            public_key.verify(raw_to_der(signature, size), to_be_signed, algorithm)
+            return True
+        if alg == ALG_PS256:
+            if not isinstance(public_key, rsa.RSAPublicKey):
+                return False
+            public_key.verify(signature, to_be_signed, _PSS, hashes.SHA256())
+            return True
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return False
+
+
+def alg_for_key(private_key: Any) -> int:
+    if isinstance(private_key, ec.EllipticCurvePrivateKey):
+        for alg, (curve, _, _) in _EC_ALGS.items():
+            if isinstance(private_key.curve, curve):
+                return alg
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        return ALG_PS256
+    raise COSEError(f"no COSE algorithm for key type {type(private_key).__name__}")
+
+
+def sign(alg: int, private_key: Any, to_be_signed: bytes) -> bytes:
+    """Sign per COSE: ECDSA signatures are returned as fixed-size raw r||s."""
+    spec = _EC_ALGS.get(alg)
+    if spec is not None:
+        _, hash_alg, size = spec
+        r, s = decode_dss_signature(private_key.sign(to_be_signed, ec.ECDSA(hash_alg)))
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    if alg == ALG_PS256:
+        return bytes(private_key.sign(to_be_signed, _PSS_SIGN, hashes.SHA256()))
+    raise COSEError(f"unsupported COSE algorithm {alg}")
+
+
+def sign1(payload: bytes, private_key: Any, kid: bytes | None, *, alg: int | None = None,
+          unprotected: dict[Any, Any] | None = None, kid_in_protected: bool = True) -> bytes:
+    """Build and sign a tagged COSE_Sign1; returns its CBOR encoding."""
+    alg = alg_for_key(private_key) if alg is None else alg
+    prot: dict[Any, Any] = {HDR_ALG: alg}
+    unprot: dict[Any, Any] = dict(unprotected or {})
+    if kid is not None:
+        if kid_in_protected:
+            prot[HDR_KID] = kid
+        else:
+            unprot[HDR_KID] = kid
+    prot_b = cbor.encode(prot)
+    signature = sign(alg, private_key, sig_structure(prot_b, payload))
+    return cbor.encode(cbor.Tag(TAG_SIGN1, [prot_b, unprot, payload, signature]))

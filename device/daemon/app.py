@@ -1,0 +1,370 @@
+"""The terminal daemon: one asyncio process.
+
+    sources ─▶ Multiplexer ─▶ Deduper ─▶ Pipeline.handle (verify → policy → journal
+    commit on one worker thread → gate → screen push → log line) ─▶ next scan
+    beside it: uplink task (records → centre, heartbeat, trust-list updates),
+               screen server (aiohttp, SSE), status pusher, watchdog pinger.
+
+The uplink never sits on the decision path: it only swaps a new TrustList into the
+verifier (``Verifier.replace_trust``, an atomic reference swap) and reads the journal
+through its own connection/locking. SIGTERM: stop taking scans, finish the one in hand,
+leave the outputs safe, flush and close, exit (well within 2 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from device import __version__
+from device.clock import Clock, SystemClock
+from device.config import DaemonConfig
+from device.daemon.decision import SiteDecider
+from device.daemon.metrics import Registry
+from device.daemon.notify import Notifier
+from device.daemon.pipeline import Outcome, Pipeline
+from device.daemon.status import StatusBoard
+from device.errors import ScangateError
+from device.sources.base import Scan, Source
+from device.web.hub import Hub
+
+log = logging.getLogger(__name__)
+
+STATUS_PUSH_S = 1.0
+#: The GIL hand-off interval the daemon sets for its process (CPython's default is 5 ms):
+#: with the source, journal and timer threads beside the loop, the default let a ready
+#: decision wait up to 5 ms for the GIL; 0.5 ms cut the p99 scan-to-relay latency about
+#: in half in bench/latency.py, at no measurable cost (docs/daemon.md).
+SWITCH_INTERVAL_S = 0.0005
+
+
+def _stdout_line(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+class Daemon:
+    """Builds the parts from a ``DaemonConfig`` (or takes injected ones) and runs them.
+
+    Injection points (tests, the simulator, the benches): ``pin_factory`` (a gpiozero
+    factory, e.g. ``MockFactory``), ``sources`` (instead of building them from the
+    configuration), ``uplink_transport`` (an httpx transport), ``notifier``,
+    ``write_log`` (where the per-decision JSON lines go), ``clock``.
+    """
+
+    def __init__(self, config: DaemonConfig, *, clock: Clock | None = None,
+                 pin_factory: Any = None, sources: Sequence[Source] | None = None,
+                 uplink_transport: Any = None, notifier: Notifier | None = None,
+                 write_log: Callable[[str], None] = _stdout_line,
+                 journal_in_thread: bool = True,
+                 on_outcome: Callable[[Outcome], None] | None = None,
+                 switch_interval_s: float | None = SWITCH_INTERVAL_S) -> None:
+        self.config = config
+        self.clock: Clock = clock or SystemClock()
+        self._pin_factory = pin_factory
+        self._injected_sources = list(sources) if sources is not None else None
+        self._uplink_transport = uplink_transport
+        self.notifier = notifier or Notifier()
+        self.write_log = write_log
+        self.journal_in_thread = journal_in_thread
+        self.on_outcome = on_outcome
+        self.switch_interval_s = switch_interval_s
+        self.registry = Registry()
+        self.hub = Hub()
+        self.started_mono = time.monotonic()
+        self.stop_event: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._queue: asyncio.Queue[Scan] | None = None
+        self.gate: Any = None
+        self.verifier: Any = None
+        self.trust_store: Any = None
+        self.timefloor: Any = None
+        self.journal: Any = None
+        self.uplink: Any = None
+        self.mux: Any = None
+        self.dedupe: Any = None
+        self.screen: Any = None
+        self.pipeline: Pipeline | None = None
+        self.board: StatusBoard | None = None
+        self.scans_read = self.registry.counter("scangate_scans_total",
+                                                "Payloads read by the sources (before de-dup)")
+        self.scans_suppressed = self.registry.counter(
+            "scangate_scans_suppressed_total", "Repeated reads suppressed by de-duplication")
+        self.watchdog_pings = 0
+        self.ready = False
+        self._stopped = False
+
+    # ------------------------------------------------------------------ building
+
+    def _build(self) -> None:
+        cfg = self.config
+        from device.gate import Gate
+
+        # Outputs first: a restart after a crash puts the gate in its safe state at once.
+        self.gate = Gate(cfg.gate, pin_factory=self._pin_factory)
+
+        from device.journal import Journal
+        from device.timefloor import TimeFloor
+        from device.trustlist import TrustStore, load_root_key
+        from device.verifier import Verifier, VerifyPolicy
+
+        root_key = load_root_key(cfg.trust.root_key)
+        self.trust_store = TrustStore(cfg.trust.trust_list, root_key)
+        trust = self.trust_store.load()
+        if trust is None:
+            log.error("no trust list installed at %s: every code will be denied "
+                      "(unknown_key) until one is installed", cfg.trust.trust_list)
+        policy = VerifyPolicy(accept_yellow=cfg.policy.accept_yellow,
+                              stale_policy=cfg.policy.stale_policy)
+        self.verifier = Verifier(trust if trust is not None else (), policy=policy,
+                                 clock=self.clock)
+        for p in (cfg.journal.path.parent, cfg.timefloor_path.parent):
+            p.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.timefloor = TimeFloor(cfg.timefloor_path, clock=self.clock)
+        if trust is not None:  # the signed issue time is a lower bound of the true time
+            self.timefloor.raise_to(trust.issued_at, "trust-list")
+        self.journal = Journal(
+            cfg.journal.path, terminal_id=cfg.terminal_id, quota_bytes=cfg.journal.quota_bytes,
+            retention_s=cfg.journal.retention_s, min_free_bytes=cfg.journal.min_free_bytes,
+            clock=self.clock, timefloor=self.timefloor,
+        )
+        if self._injected_sources is not None:
+            sources = self._injected_sources
+        else:
+            from device.sources.factory import build_source
+
+            sources = [build_source(s.config) for s in cfg.sources]
+        from device.sources.factory import Deduper, Multiplexer
+
+        self.mux = Multiplexer(sources)
+        self.dedupe = Deduper(cfg.dedupe_window_s)
+        self.pipeline = Pipeline(
+            verifier=self.verifier, decider=SiteDecider(cfg.policy), timefloor=self.timefloor,
+            journal=self.journal, gate=self.gate, publish=self.hub.publish,
+            write_log=self.write_log, registry=self.registry,
+            monotonic=time.monotonic, journal_in_thread=self.journal_in_thread,
+        )
+        self.board = StatusBoard(self)
+        if cfg.uplink is not None:
+            from device.uplink import Uplink
+
+            self.uplink = Uplink(
+                cfg.uplink, journal=self.journal, timefloor=self.timefloor,
+                trust_store=self.trust_store, on_trust_list=self._on_trust_list,
+                health=self.board.heartbeat, transport=self._uplink_transport,
+                clock=self.clock,
+            )
+
+    def _on_trust_list(self, trust: Any) -> None:
+        self.verifier.replace_trust(trust)
+        log.warning("trust list version %s installed (%d keys, %d revoked)",
+                    trust.version, len(trust.keys), len(trust.revoked))
+
+    # ------------------------------------------------------------------ running
+
+    async def start(self) -> None:
+        """Build and start everything; ScangateError if the configuration cannot run."""
+        self.stop_event = asyncio.Event()
+        self._queue = asyncio.Queue()
+        if self.switch_interval_s is not None:
+            sys.setswitchinterval(self.switch_interval_s)
+        try:
+            self._build()
+        except BaseException:
+            self._close_sync()
+            raise
+        assert self.board is not None
+        if self.config.screen.enabled:
+            from device.web.server import ScreenServer
+
+            self.screen = ScreenServer(
+                hub=self.hub, status=self.board.status, health=self.board.health,
+                metrics=self.board.metrics, display_s=self.config.screen.verdict_display_s,
+                host=self.config.screen.host, port=self.config.screen.port,
+                refresh=self.board.refresh_now,
+            )
+            try:
+                await self.screen.start()
+            except OSError as exc:
+                self._close_sync()
+                raise ScangateError(
+                    f"staff screen cannot listen on {self.config.screen.host}:"
+                    f"{self.config.screen.port} ({exc}); change screen.port or stop the "
+                    "other program") from exc
+        self._spawn(self._pump(), "pump")
+        self._spawn(self._consume(), "consume")
+        self._spawn(self._status_loop(), "status")
+        self._spawn(self._watchdog_loop(), "watchdog")
+        if self.uplink is not None:
+            self._spawn(self._uplink_loop(), "uplink")
+        self.ready = True
+        self.notifier.ready(self.board.short_status())
+        url = self.screen.url if self.screen is not None else None
+        self.write_log(json.dumps({"event": "ready", "terminal": self.config.terminal_id,
+                                   "version": __version__, "screen": url,
+                                   "pid": os.getpid()}, separators=(",", ":")))
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=f"scangate-{name}")
+        self._tasks.append(task)
+
+    async def _pump(self) -> None:
+        assert self._queue is not None
+        async for scan in self.mux.scans():
+            self.scans_read.inc(source=scan.source)
+            if self.dedupe.admit(scan):
+                self._queue.put_nowait(scan)
+            else:
+                self.scans_suppressed.inc(source=scan.source)
+
+    async def _consume(self) -> None:
+        """Decide scans one by one; on stop, finish the one in hand and return."""
+        assert self._queue is not None and self.stop_event is not None
+        assert self.pipeline is not None
+        stop = asyncio.ensure_future(self.stop_event.wait())
+        try:
+            while not self.stop_event.is_set():
+                get = asyncio.ensure_future(self._queue.get())
+                await asyncio.wait({get, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if not get.done():
+                    get.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await get
+                    break
+                scan = get.result()
+                try:
+                    out = await self.pipeline.handle(scan)
+                except Exception:  # never let one scan stop the gate
+                    log.exception("deciding a scan from %s failed", scan.source)
+                    continue
+                if self.on_outcome is not None:
+                    self.on_outcome(out)
+        finally:
+            stop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await stop
+
+    async def _status_loop(self) -> None:
+        assert self.board is not None
+        while True:
+            await self.board.refresh_stats()
+            if self.hub.clients:
+                self.hub.publish("status", self.board.status())
+            await asyncio.sleep(STATUS_PUSH_S)
+
+    async def _watchdog_loop(self) -> None:
+        """WATCHDOG=1 from the event loop itself: a hung loop stops the pings."""
+        interval = self.notifier.watchdog_interval_s
+        status_every = 30.0
+        last_status = 0.0
+        while True:
+            t = time.monotonic()
+            if interval is not None:
+                self.notifier.watchdog()
+                self.watchdog_pings += 1
+            if self.notifier.enabled and t - last_status >= status_every and self.board:
+                self.notifier.status(self.board.short_status())
+                last_status = t
+            await asyncio.sleep(interval if interval is not None else status_every)
+
+    async def _uplink_loop(self) -> None:
+        try:
+            await self.uplink.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the uplink failing must never touch the gate
+            log.exception("uplink stopped with an error; decisions go on offline")
+
+    def request_stop(self) -> None:
+        if self.stop_event is not None and not self.stop_event.is_set():
+            log.info("stop requested")
+            self.stop_event.set()
+
+    async def wait_stopped(self) -> None:
+        assert self.stop_event is not None
+        await self.stop_event.wait()
+
+    async def stop(self) -> None:
+        """Finish the scan in hand, outputs safe, flush, close. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.notifier.stopping()
+        self.request_stop()
+        consume = next((t for t in self._tasks if t.get_name() == "scangate-consume"), None)
+        if consume is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(consume), 1.0)
+        gate_state: dict[str, Any] = {}
+        if self.gate is not None:
+            self.gate.safe()  # safe state before anything slower
+            gate_state = self.gate.status()
+            self.gate.close()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+        if self.screen is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.screen.stop(), 1.0)
+            self.screen = None
+        if self.mux is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.mux.close(), 0.5)
+        self._close_sync()
+        safe = bool(gate_state) and not any(
+            gate_state.get(k) for k in ("relay_open", "green", "red", "buzzer"))
+        self.write_log(json.dumps({"event": "stopped", "decisions": self.decided,
+                                   "outputs_safe": safe, "gate": gate_state},
+                                  separators=(",", ":")))
+        self.notifier.close()
+
+    def _close_sync(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.close()
+        if self.timefloor is not None:
+            with contextlib.suppress(Exception):
+                self.timefloor.flush()
+        if self.journal is not None:
+            try:
+                self.journal.close()
+            except Exception as exc:
+                log.warning("journal close: %s", exc)
+            self.journal = None
+        if self.gate is not None:
+            self.gate.close()
+
+    @property
+    def decided(self) -> int:
+        return self.pipeline.decided if self.pipeline is not None else 0
+
+
+async def serve(config: DaemonConfig, **kwargs: Any) -> int:
+    """Run until SIGTERM/SIGINT; the daemon's whole life."""
+    daemon = Daemon(config, **kwargs)
+    loop = asyncio.get_running_loop()
+    await daemon.start()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, daemon.request_stop)
+    try:
+        await daemon.wait_stopped()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await daemon.stop()
+    return 0
+
+
+def run_daemon(config: DaemonConfig, **kwargs: Any) -> int:
+    """Blocking entry point for ``scangate run``."""
+    return asyncio.run(serve(config, **kwargs))

@@ -1,0 +1,116 @@
+"""The journal's schema, as ordered migrations recorded in the database.
+
+Migrations are sqlite-utils ``Migrations``: decorated functions applied in order, each
+in one transaction together with its row in ``_sqlite_migrations`` (set ``scangate-journal``),
+so re-running is a no-op and a half-applied migration never exists. Add a new function
+at the end; never edit or reorder an applied one.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+MIGRATION_SET = "scangate-journal"
+
+migrations = Migrations(MIGRATION_SET)
+
+
+@migrations()
+def m001_records(db: Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE records (
+            id INTEGER PRIMARY KEY,              -- insertion order (oldest first)
+            record_id TEXT NOT NULL UNIQUE,      -- uuid4, the centre de-duplicates on it
+            terminal_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            t_wall REAL NOT NULL,
+            clock_quality TEXT NOT NULL,
+            source TEXT NOT NULL,
+            profile TEXT,
+            decision TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            code_id TEXT,
+            subject_ref TEXT,                    -- pseudonymous hash, never a name
+            kid TEXT,                            -- hex
+            latency_ms REAL NOT NULL,
+            batch_id INTEGER,                    -- the open/acked batch it belongs to
+            uploaded INTEGER NOT NULL DEFAULT 0 CHECK (uploaded IN (0, 1)),
+            uploaded_t REAL,
+            set_aside INTEGER NOT NULL DEFAULT 0 CHECK (set_aside IN (0, 1)),
+            UNIQUE (terminal_id, seq)
+        )
+        """
+    )
+    db.execute(
+        "CREATE INDEX records_unbatched ON records(id) "
+        "WHERE uploaded = 0 AND set_aside = 0 AND batch_id IS NULL"
+    )
+    db.execute("CREATE INDEX records_pending ON records(id) WHERE uploaded = 0 AND set_aside = 0")
+    db.execute("CREATE INDEX records_batch ON records(batch_id) WHERE batch_id IS NOT NULL")
+    db.execute("CREATE INDEX records_uploaded ON records(uploaded_t, id) WHERE uploaded = 1")
+    # Last seq (and newest t_wall) per terminal: survives purging every record.
+    db["sequences"].create(  # type: ignore[union-attr]
+        {"terminal_id": str, "last_seq": int, "last_t": float},
+        pk="terminal_id",
+        not_null={"last_seq"},
+    )
+
+
+@migrations()
+def m002_batches(db: Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE batches (
+            batch_id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused
+            idempotency_key TEXT NOT NULL UNIQUE,        -- uuid4, stored before the first send
+            created_t REAL NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_attempt_t REAL,
+            state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'acked', 'set_aside')),
+            reason TEXT,
+            closed_t REAL
+        )
+        """
+    )
+    db.execute("CREATE INDEX batches_open ON batches(batch_id) WHERE state = 'open'")
+
+
+@migrations()
+def m003_events(db: Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE events (
+            event_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,          -- journal_corrupt | records_lost | batch_set_aside
+            key TEXT NOT NULL,           -- groups repeated events (e.g. records_lost:quota)
+            t REAL NOT NULL,             -- first occurrence
+            t_last REAL NOT NULL,
+            count INTEGER NOT NULL DEFAULT 1,
+            detail TEXT NOT NULL DEFAULT '{}',   -- JSON, never personal data
+            reported_t REAL
+        )
+        """
+    )
+    db.execute("CREATE INDEX events_unreported ON events(key) WHERE reported_t IS NULL")
+    db["meta"].create({"key": str, "value": str}, pk="key")  # type: ignore[union-attr]
+
+
+@migrations()
+def m004_events_exported(db: Database) -> None:
+    # Set when events() hands an event out: later occurrences open a new row instead of
+    # growing a count the centre may already have been sent.
+    db["events"].add_column("exported_t", float)  # type: ignore[union-attr]
+
+
+def apply(db: Database) -> list[str]:
+    """Apply pending migrations; return the names applied now."""
+    pending = [m.name for m in migrations.pending(db)]
+    if pending:
+        migrations.apply(db)
+    return pending
+
+
+def applied(db: Database) -> list[str]:
+    return [m.name for m in migrations.applied(db)]

@@ -1,0 +1,289 @@
+"""A camera as a scan source: capture and decoding on a thread, off the event loop.
+
+The capture thread reads a frame, decodes it (zxing-cpp by default, preprocessing
+rotated across frames) and hands each payload to the event loop. A camera that gives
+no frame for ``stall_timeout_s`` (stalled, unplugged) is reported and reopened with
+exponential backoff; a read that hangs inside the driver is abandoned by a watchdog and
+a fresh capture thread takes over. Nothing of this stops other sources.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from device.decode import Decoder, load_decoder, rotating_decoder
+from device.sources.base import Scan
+from device.sources.camera_registry import Camera, load_camera_class
+from device.sources.config import CameraSourceConfig
+
+log = logging.getLogger(__name__)
+
+
+class CameraSource:
+    """Scans from one camera. Build with ``from_config`` or directly for tests/sims."""
+
+    kind = "camera"
+
+    def __init__(
+        self,
+        camera_factory: Callable[[], Camera],
+        decoder: Decoder,
+        *,
+        name: str = "camera",
+        stall_timeout_s: float = 3.0,
+        reopen_backoff_s: float = 0.5,
+        reopen_backoff_cap_s: float = 10.0,
+        queue_size: int = 256,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = name
+        self._factory = camera_factory
+        self._decoder = decoder
+        self._stall_timeout_s = stall_timeout_s
+        self._backoff_s = reopen_backoff_s
+        self._backoff_cap_s = reopen_backoff_cap_s
+        self._queue_size = queue_size
+        self._max_hung_threads = 2
+        self._mono = monotonic
+        self._wall = wall
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._gen = 0
+        self._threads: list[threading.Thread] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[Scan] | None = None
+        # status, written by the capture thread
+        self.connected = False
+        self.stalled = False
+        self.reopens = 0
+        self.open_failures = 0
+        self.stalls = 0
+        self.frames = 0
+        self.scans_out = 0
+        self.drops: collections.Counter[str] = collections.Counter()
+        self.last_error: str | None = None
+        self._last_frame_t: float | None = None
+        self._read_started_t: float | None = None
+        self._frame_times: collections.deque[float] = collections.deque(maxlen=120)
+        self._decode_ms: collections.deque[float] = collections.deque(maxlen=120)
+
+    @classmethod
+    def from_config(cls, cfg: CameraSourceConfig) -> CameraSource:
+        camera_cls = load_camera_class(cfg.backend)
+
+        def factory() -> Camera:
+            cam: Camera = camera_cls(
+                device=cfg.device, width=cfg.width, height=cfg.height, fps=cfg.fps
+            )
+            return cam
+
+        factory()  # construct once now: a missing library raises BackendError here
+        decoder: Decoder = (
+            rotating_decoder(cfg.decoder) if cfg.rotate_preprocessing else load_decoder(cfg.decoder)
+        )
+        return cls(
+            factory,
+            decoder,
+            name=cfg.source_name,
+            stall_timeout_s=cfg.stall_timeout_s,
+            reopen_backoff_s=cfg.reopen_backoff_s,
+            reopen_backoff_cap_s=cfg.reopen_backoff_cap_s,
+        )
+
+    # -- the capture thread -------------------------------------------------------------
+
+    def _start_worker(self) -> None:
+        with self._lock:
+            self._gen += 1
+            gen = self._gen
+            t = threading.Thread(
+                target=self._worker, args=(gen,), name=f"capture-{self.name}-{gen}", daemon=True
+            )
+            self._threads = [th for th in self._threads if th.is_alive()] + [t]
+        t.start()
+
+    def _current(self, gen: int) -> bool:
+        return gen == self._gen and not self._stop.is_set()
+
+    def _worker(self, gen: int) -> None:
+        backoff = self._backoff_s
+        first = True
+        failures_in_row = 0
+        while self._current(gen):
+            if not first:
+                self.reopens += 1
+                log.info("camera %s: reopening in %.1f s", self.name, backoff)
+                if self._stop.wait(backoff):
+                    break
+                backoff = min(backoff * 2, self._backoff_cap_s)
+                if not self._current(gen):
+                    break
+            first = False
+            try:
+                cam = self._factory()
+                cam.open()
+            except Exception as exc:
+                self.open_failures += 1
+                failures_in_row += 1
+                self.last_error = str(exc)
+                # loud on the first failure in a row, then every 20th (no log flood)
+                if failures_in_row % 20 == 1:
+                    log.warning("camera %s cannot be opened: %s", self.name, exc)
+                else:
+                    log.debug("camera %s cannot be opened: %s", self.name, exc)
+                self.connected = False
+                continue
+            failures_in_row = 0
+            try:
+                if self._capture(gen, cam):
+                    backoff = self._backoff_s  # it delivered frames: start backoff afresh
+            except Exception as exc:
+                self.last_error = str(exc)
+                log.warning("camera %s failed: %s", self.name, exc)
+            finally:
+                if gen == self._gen:
+                    self.connected = False
+                with contextlib.suppress(Exception):
+                    cam.close()
+
+    def _capture(self, gen: int, cam: Camera) -> bool:
+        """Read and decode until stop/stall/failure. True when at least one frame came."""
+        opened_t = self._mono()
+        got_frame = False
+        while self._current(gen):
+            self._read_started_t = self._mono()
+            frame = cam.read()
+            now = self._mono()
+            if not self._current(gen):  # abandoned while hung: leave the new capture be
+                return got_frame
+            self._read_started_t = None
+            if frame is None:
+                since = now - (self._last_frame_t if got_frame and self._last_frame_t else opened_t)
+                if since > self._stall_timeout_s:
+                    self._report_stall(since)
+                    return got_frame
+                continue
+            if not got_frame:
+                got_frame = True
+                self.connected = True  # connected = delivering frames
+                self.last_error = None
+            self.stalled = False
+            self.frames += 1
+            self._last_frame_t = now
+            self._frame_times.append(now)
+            t0 = time.perf_counter()
+            try:
+                payloads = self._decoder.decode(frame)
+            except Exception as exc:  # a decoder bug must not stop the camera
+                self.drops["decode_error"] += 1
+                log.warning("camera %s: decoder failed on a frame: %s", self.name, exc)
+                continue
+            self._decode_ms.append((time.perf_counter() - t0) * 1000)
+            if payloads:
+                t_mono, t_wall = self._mono(), self._wall()
+                for p in payloads:
+                    self._emit(Scan(payload=p, source=self.name, t_mono=t_mono, t_wall=t_wall))
+        return got_frame
+
+    def _report_stall(self, since: float) -> None:
+        self.stalls += 1
+        self.stalled = True
+        self.last_error = f"no frame for {since:.1f} s"
+        log.warning("camera %s stalled: no frame for %.1f s; reopening", self.name, since)
+
+    def _emit(self, scan: Scan) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # loop closed while shutting down
+            loop.call_soon_threadsafe(self._put, scan)
+
+    def _put(self, scan: Scan) -> None:
+        if self._queue is None:
+            return
+        try:
+            self._queue.put_nowait(scan)
+            self.scans_out += 1
+        except asyncio.QueueFull:
+            self.drops["queue_full"] += 1
+
+    # -- the watchdog (event loop side) ---------------------------------------------------
+
+    def _check_hung_read(self) -> None:
+        started = self._read_started_t
+        if started is None or self._stop.is_set():
+            return
+        hung = self._mono() - started
+        if hung <= self._stall_timeout_s:
+            return
+        self._read_started_t = None  # one report per hung read
+        self.connected = False
+        alive = sum(1 for t in self._threads if t.is_alive())
+        if alive > self._max_hung_threads:
+            # earlier captures are still stuck in the driver: do not pile up threads
+            self.stalled = True
+            return
+        self._report_stall(hung)
+        self.reopens += 1
+        log.warning("camera %s: read hung for %.1f s; starting a new capture", self.name, hung)
+        self._start_worker()
+
+    # -- the Source API --------------------------------------------------------------------
+
+    async def scans(self) -> AsyncIterator[Scan]:
+        self._loop = asyncio.get_running_loop()
+        self._queue = asyncio.Queue(maxsize=self._queue_size)
+        self._stop.clear()
+        self._start_worker()
+        tick = max(0.05, min(1.0, self._stall_timeout_s / 4))
+        try:
+            while not self._stop.is_set():
+                try:
+                    scan = await asyncio.wait_for(self._queue.get(), timeout=tick)
+                except TimeoutError:
+                    self._check_hung_read()
+                    continue
+                yield scan
+        finally:
+            self._stop.set()
+
+    def status(self) -> dict[str, Any]:
+        now = self._mono()
+        times = [t for t in self._frame_times if now - t <= 2.0]
+        span = times[-1] - times[0] if len(times) > 1 else 0.0
+        fps = (len(times) - 1) / span if span > 0 else 0.0
+        last = self._last_frame_t
+        decode = sorted(self._decode_ms)
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "decoder": getattr(self._decoder, "name", "?"),
+            "connected": self.connected,
+            "stalled": self.stalled,
+            "fps": round(fps, 1),
+            "frames": self.frames,
+            "scans": self.scans_out,
+            "reopens": self.reopens,
+            "open_failures": self.open_failures,
+            "stalls": self.stalls,
+            "drops": dict(self.drops),
+            "last_frame_age_s": None if last is None else round(now - last, 3),
+            "decode_ms_median": round(decode[len(decode) // 2], 2) if decode else None,
+            "last_error": self.last_error,
+        }
+
+    async def close(self) -> None:
+        self._stop.set()
+        threads, self._threads = self._threads, []
+        for t in threads:
+            # a thread stuck in a driver read is a daemon thread and is left behind
+            await asyncio.to_thread(t.join, 2.0)
+        self.connected = False

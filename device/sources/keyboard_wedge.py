@@ -1,0 +1,244 @@
+"""USB HID keyboard-wedge QR readers through the Linux evdev interface.
+
+Many cheap readers present themselves as a keyboard and "type" each code followed by
+Enter. This source reads the reader's event node (``/dev/input/by-id/...-event-kbd``)
+directly: ``struct input_event`` records, no extra library. It grabs the device
+(``EVIOCGRAB``) so the codes are not also typed into the console, translates key
+presses with a US layout (Shift held for capitals), and frames on Enter with the same
+``Framer`` as the serial reader (max length, half codes at an idle gap, noise), so
+garbage is dropped with a counted reason. An unplugged reader (the node disappears) is
+reopened with backoff once it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import select
+import struct
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from device.sources.base import Scan
+from device.sources.config import KeyboardSourceConfig
+from device.sources.serial_framing import Framer
+
+log = logging.getLogger(__name__)
+
+#: struct input_event: struct timeval (two C longs), __u16 type, __u16 code, __s32 value
+EVENT = struct.Struct("llHHi")
+EV_KEY = 1
+EVIOCGRAB = 0x40044590  # _IOW('E', 0x90, int)
+KEY_LEFTSHIFT, KEY_RIGHTSHIFT, KEY_ENTER, KEY_KPENTER = 42, 54, 28, 96
+
+# US layout: keycode -> (plain, shifted)
+_ROWS = {
+    2: "1!", 3: "2@", 4: "3#", 5: "4$", 6: "5%", 7: "6^", 8: "7&", 9: "8*", 10: "9(", 11: "0)",
+    12: "-_", 13: "=+", 15: "\t\t", 26: "[{", 27: "]}", 39: ";:", 40: "'\"", 41: "`~",
+    43: "\\|", 51: ",<", 52: ".>", 53: "/?", 57: "  ",
+    55: "**", 74: "--", 78: "++", 83: "..", 98: "//",
+    71: "77", 72: "88", 73: "99", 75: "44", 76: "55", 77: "66", 79: "11", 80: "22", 81: "33",
+    82: "00",
+}
+for _row, _letters in ((16, "qwertyuiop"), (30, "asdfghjkl"), (44, "zxcvbnm")):
+    for _i, _c in enumerate(_letters):
+        _ROWS[_row + _i] = _c + _c.upper()
+KEYMAP: dict[int, tuple[str, str]] = {k: (v[0], v[1]) for k, v in _ROWS.items()}
+#: keycodes of a character (for simulators): char -> (keycode, shift)
+CHAR_KEYS: dict[str, tuple[int, bool]] = {}
+for _code, (_plain, _shifted) in KEYMAP.items():
+    CHAR_KEYS.setdefault(_plain, (_code, False))
+    CHAR_KEYS.setdefault(_shifted, (_code, True))
+
+
+class KeyTranslator:
+    """Key events -> bytes. Enter -> ``b"\\n"``; keys with no character are counted."""
+
+    def __init__(self) -> None:
+        self.shift = False
+        self.unmapped = 0
+
+    def event(self, etype: int, code: int, value: int) -> bytes:
+        if etype != EV_KEY:
+            return b""
+        if code in (KEY_LEFTSHIFT, KEY_RIGHTSHIFT):
+            self.shift = value != 0
+            return b""
+        if value == 0:  # release
+            return b""
+        if code in (KEY_ENTER, KEY_KPENTER):
+            return b"\n"
+        chars = KEYMAP.get(code)
+        if chars is None:
+            self.unmapped += 1
+            return b""
+        return chars[1 if self.shift else 0].encode()
+
+
+class KeyboardWedgeSource:
+    kind = "keyboard"
+
+    def __init__(
+        self,
+        cfg: KeyboardSourceConfig,
+        *,
+        queue_size: int = 256,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.cfg = cfg
+        self.name = cfg.source_name
+        self.framer = Framer(terminator=b"\n", idle_timeout_s=cfg.idle_timeout_s,
+                             max_length=cfg.max_length, min_length=cfg.min_length)
+        self._mono = monotonic
+        self._wall = wall
+        self._queue_size = queue_size
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[Scan] | None = None
+        self.connected = False
+        self.grabbed = False
+        self.reopens = 0
+        self.open_failures = 0
+        self.disconnects = 0
+        self.scans_out = 0
+        self.other_drops: collections.Counter[str] = collections.Counter()
+        self.last_error: str | None = None
+        self._keys = KeyTranslator()
+
+    def _open(self) -> int:
+        fd = os.open(self.cfg.device, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        self.grabbed = False
+        if self.cfg.grab:
+            try:
+                fcntl.ioctl(fd, EVIOCGRAB, 1)
+                self.grabbed = True
+            except OSError as exc:  # not an evdev node (or grabbed elsewhere): read anyway
+                log.warning("keyboard reader %s could not be grabbed (%s); its keystrokes may "
+                            "also reach the console", self.name, exc.strerror)
+        return fd
+
+    def _worker(self) -> None:
+        backoff = self.cfg.reopen_backoff_s
+        first = True
+        while not self._stop.is_set():
+            if not first:
+                if self._stop.wait(backoff):
+                    break
+                backoff = min(backoff * 2, self.cfg.reopen_backoff_cap_s)
+                self.reopens += 1
+            first = False
+            try:
+                fd = self._open()
+            except OSError as exc:
+                self.open_failures += 1
+                self.last_error = f"{self.cfg.device}: {exc.strerror or exc}"
+                if self.connected or self.open_failures == 1:
+                    log.warning("keyboard reader %s cannot be opened: %s", self.name, exc)
+                self.connected = False
+                continue
+            self.connected = True
+            self.last_error = None
+            backoff = self.cfg.reopen_backoff_s
+            try:
+                self._read_loop(fd)
+            except OSError as exc:
+                self.disconnects += 1
+                self.last_error = str(exc)
+                log.warning("keyboard reader %s lost: %s; reopening", self.name, exc)
+            finally:
+                self.connected = False
+                self.framer.reset("disconnected")
+                self._keys.shift = False
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def _read_loop(self, fd: int) -> None:
+        pending = b""
+        while not self._stop.is_set():
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            now = self._mono()
+            if not ready:
+                self._deliver(self.framer.tick(now), now)
+                continue
+            try:
+                data = os.read(fd, EVENT.size * 64)
+            except BlockingIOError:
+                continue
+            if not data:
+                raise OSError(errno.ENODEV, "end of events (device gone)")
+            pending += data
+            usable = len(pending) - len(pending) % EVENT.size
+            out = bytearray()
+            for _sec, _usec, etype, code, value in EVENT.iter_unpack(pending[:usable]):
+                out += self._keys.event(etype, code, value)
+            pending = pending[usable:]
+            self._deliver(self.framer.feed(bytes(out), now) if out else [], now)
+
+    def _deliver(self, frames: list[bytes], now: float) -> None:
+        for frame in frames:
+            scan = Scan(payload=frame, source=self.name, t_mono=now, t_wall=self._wall())
+            loop = self._loop
+            if loop is not None:
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(self._put, scan)
+
+    def _put(self, scan: Scan) -> None:
+        if self._queue is None:
+            return
+        try:
+            self._queue.put_nowait(scan)
+            self.scans_out += 1
+        except asyncio.QueueFull:
+            self.other_drops["queue_full"] += 1
+
+    async def scans(self) -> AsyncIterator[Scan]:
+        self._loop = asyncio.get_running_loop()
+        self._queue = asyncio.Queue(maxsize=self._queue_size)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._worker, name=f"kbd-{self.name}",
+                                        daemon=True)
+        self._thread.start()
+        try:
+            while not self._stop.is_set():
+                try:
+                    scan = await asyncio.wait_for(self._queue.get(), timeout=0.25)
+                except TimeoutError:
+                    continue
+                yield scan
+        finally:
+            self._stop.set()
+
+    def status(self) -> dict[str, Any]:
+        drops = collections.Counter(self.framer.drops)
+        drops.update(self.other_drops)
+        if self._keys.unmapped:
+            drops["unmapped_key"] = self._keys.unmapped
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "device": self.cfg.device,
+            "connected": self.connected,
+            "grabbed": self.grabbed,
+            "reopens": self.reopens,
+            "open_failures": self.open_failures,
+            "disconnects": self.disconnects,
+            "scans": self.scans_out,
+            "drops": dict(drops),
+            "last_error": self.last_error,
+        }
+
+    async def close(self) -> None:
+        self._stop.set()
+        t, self._thread = self._thread, None
+        if t is not None:
+            await asyncio.to_thread(t.join, 2.0)
+        self.connected = False

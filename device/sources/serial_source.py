@@ -1,0 +1,206 @@
+"""A serial QR reader as a scan source: pyserial on a reader thread, framing separate.
+
+The thread opens the port (``/dev/ttyACM0``, ``/dev/ttyUSB0``, ``/dev/serial/by-id/...``),
+reads whatever arrives, and feeds ``Framer``; each completed code goes to the event loop.
+An unplugged reader (the read fails, the device node disappears) is closed, reported and
+reopened with backoff once the node is back. Garbage is dropped with a counted reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import serial
+
+from device.sources.base import Scan
+from device.sources.config import SerialSourceConfig
+from device.sources.serial_framing import Framer
+
+log = logging.getLogger(__name__)
+
+_PARITY = {
+    "N": serial.PARITY_NONE,
+    "E": serial.PARITY_EVEN,
+    "O": serial.PARITY_ODD,
+    "M": serial.PARITY_MARK,
+    "S": serial.PARITY_SPACE,
+}
+_READ_CHUNK = 4096
+
+
+class SerialSource:
+    kind = "serial"
+
+    def __init__(
+        self,
+        cfg: SerialSourceConfig,
+        *,
+        queue_size: int = 256,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.cfg = cfg
+        self.name = cfg.source_name
+        self.framer = Framer(
+            terminator=cfg.terminator,
+            idle_timeout_s=cfg.idle_timeout_s,
+            max_length=cfg.max_length,
+            min_length=cfg.min_length,
+        )
+        self._queue_size = queue_size
+        self._mono = monotonic
+        self._wall = wall
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[Scan] | None = None
+        self.connected = False
+        self.reopens = 0
+        self.open_failures = 0
+        self.disconnects = 0
+        self.bytes_in = 0
+        self.scans_out = 0
+        self.other_drops: collections.Counter[str] = collections.Counter()
+        self.last_error: str | None = None
+
+    # -- the reader thread ---------------------------------------------------------------
+
+    def _open(self) -> serial.Serial:
+        cfg = self.cfg
+        if not os.path.exists(cfg.port):
+            raise serial.SerialException(f"{cfg.port} does not exist (unplugged?)")
+        return serial.Serial(
+            port=cfg.port,
+            baudrate=cfg.baud,
+            parity=_PARITY[cfg.parity],
+            bytesize=cfg.bytesize,
+            stopbits=cfg.stopbits,
+            # short reads: the idle gap that ends a frame is noticed within this
+            timeout=min(0.05, cfg.idle_timeout_s / 3),
+            xonxoff=False,
+            rtscts=False,
+            dsrdtr=False,
+            exclusive=True,
+        )
+
+    def _worker(self) -> None:
+        backoff = self.cfg.reopen_backoff_s
+        first = True
+        while not self._stop.is_set():
+            if not first:
+                if self._stop.wait(backoff):
+                    break
+                backoff = min(backoff * 2, self.cfg.reopen_backoff_cap_s)
+                self.reopens += 1
+            first = False
+            try:
+                port = self._open()
+            except (serial.SerialException, OSError, ValueError) as exc:
+                self.open_failures += 1
+                if self.connected or self.open_failures == 1 or self.open_failures % 50 == 0:
+                    log.warning("serial reader %s cannot be opened: %s", self.name, exc)
+                self.last_error = str(exc)
+                self.connected = False
+                continue
+            self.connected = True
+            self.last_error = None
+            backoff = self.cfg.reopen_backoff_s
+            log.info("serial reader %s opened", self.name)
+            try:
+                self._read_loop(port)
+            except (serial.SerialException, OSError) as exc:
+                self.disconnects += 1
+                self.last_error = str(exc)
+                log.warning("serial reader %s lost: %s; reopening", self.name, exc)
+            except Exception as exc:  # never let the thread die silently
+                self.disconnects += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("serial reader %s: unexpected error; reopening", self.name)
+            finally:
+                self.connected = False
+                self.framer.reset("disconnected")
+                with contextlib.suppress(Exception):
+                    port.close()
+
+    def _read_loop(self, port: serial.Serial) -> None:
+        while not self._stop.is_set():
+            data = port.read(max(1, min(port.in_waiting, _READ_CHUNK)))
+            now = self._mono()
+            if data:
+                self.bytes_in += len(data)
+                frames = self.framer.feed(data, now)
+            else:
+                frames = self.framer.tick(now)
+                if not os.path.exists(self.cfg.port):
+                    raise serial.SerialException(f"{self.cfg.port} disappeared (unplugged?)")
+            for frame in frames:
+                self._emit(Scan(payload=frame, source=self.name, t_mono=now, t_wall=self._wall()))
+
+    def _emit(self, scan: Scan) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._put, scan)
+
+    def _put(self, scan: Scan) -> None:
+        if self._queue is None:
+            return
+        try:
+            self._queue.put_nowait(scan)
+            self.scans_out += 1
+        except asyncio.QueueFull:
+            self.other_drops["queue_full"] += 1
+
+    # -- the Source API ------------------------------------------------------------------
+
+    async def scans(self) -> AsyncIterator[Scan]:
+        self._loop = asyncio.get_running_loop()
+        self._queue = asyncio.Queue(maxsize=self._queue_size)
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._worker, name=f"serial-{self.name}", daemon=True
+        )
+        self._thread.start()
+        try:
+            while not self._stop.is_set():
+                try:
+                    scan = await asyncio.wait_for(self._queue.get(), timeout=0.25)
+                except TimeoutError:
+                    continue
+                yield scan
+        finally:
+            self._stop.set()
+
+    def status(self) -> dict[str, Any]:
+        drops = collections.Counter(self.framer.drops)
+        drops.update(self.other_drops)
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "port": self.cfg.port,
+            "connected": self.connected,
+            "reopens": self.reopens,
+            "open_failures": self.open_failures,
+            "disconnects": self.disconnects,
+            "bytes_in": self.bytes_in,
+            "scans": self.scans_out,
+            "drops": dict(drops),
+            "discarded_bytes": self.framer.discarded_bytes,
+            "last_error": self.last_error,
+        }
+
+    async def close(self) -> None:
+        self._stop.set()
+        t, self._thread = self._thread, None
+        if t is not None:
+            await asyncio.to_thread(t.join, 2.0)
+        self.connected = False

@@ -1,0 +1,282 @@
+"""The signed trust list: signer keys, their profiles and validity, and revoked code ids.
+
+File format (see ``docs/trust-list.md``): a tagged COSE_Sign1 signed by the operator's
+root key (ES256), whose payload is a CBOR map with ``format``, ``version``,
+``issued_at``, ``expires_at``, ``keys`` and ``revoked``. :class:`TrustStore` installs
+a list atomically and refuses rollbacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from device import cbor, cose, keys
+from device.errors import KeyLoadError, TrustListError
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+PROFILES = frozenset({"scangate", "eu-dcc"})
+MAX_FILE_BYTES = 16 * 2**20
+_MAX_ITEMS = 4_000_000
+_MAX_DEPTH = 8
+
+
+@dataclass(frozen=True, eq=False)
+class SignerKey:
+    """A key that may sign codes of the given profiles, within its validity."""
+
+    kid: bytes
+    public_key: keys.PublicKey
+    profiles: frozenset[str]
+    not_before: float | None = None
+    not_after: float | None = None
+    certificate: x509.Certificate | None = None
+    label: str = ""
+
+    @classmethod
+    def from_certificate(cls, cert: x509.Certificate, *, profiles: Iterable[str] = PROFILES,
+                         label: str = "", kid: bytes | None = None) -> SignerKey:
+        pk = cert.public_key()
+        if not isinstance(pk, keys.PublicKey):
+            raise KeyLoadError(f"certificate key type {type(pk).__name__} is not supported")
+        return cls(kid=kid or keys.kid_for_certificate(cert), public_key=pk,
+                   profiles=frozenset(profiles),
+                   not_before=cert.not_valid_before_utc.timestamp(),
+                   not_after=cert.not_valid_after_utc.timestamp(),
+                   certificate=cert, label=label or cert.subject.rfc4514_string())
+
+    @classmethod
+    def from_public_key(cls, public_key: keys.PublicKey, *, profiles: Iterable[str] = PROFILES,
+                        label: str = "", not_before: float | None = None,
+                        not_after: float | None = None, kid: bytes | None = None) -> SignerKey:
+        return cls(kid=kid or keys.kid_for_public_key(public_key), public_key=public_key,
+                   profiles=frozenset(profiles), not_before=not_before, not_after=not_after,
+                   certificate=None, label=label)
+
+    def valid_at(self, t: float) -> bool:
+        return ((self.not_before is None or t >= self.not_before)
+                and (self.not_after is None or t <= self.not_after))
+
+
+@dataclass(frozen=True)
+class TrustList:
+    version: int
+    issued_at: float
+    expires_at: float
+    keys: tuple[SignerKey, ...]
+    revoked: frozenset[str]
+    raw: bytes = field(repr=False, default=b"")
+
+    def is_stale(self, now: float) -> bool:
+        """True once ``now`` is past the list's expiry."""
+        return now > self.expires_at
+
+    @classmethod
+    def from_bytes(cls, data: bytes, root_key: Any) -> TrustList:
+        """Verify the root signature and parse; raises :class:`TrustListError`."""
+        return _parse(bytes(data), root_key)
+
+
+def _fail(msg: str) -> TrustListError:
+    return TrustListError(f"trust list rejected: {msg}")
+
+
+def _opt_time(entry: dict[Any, Any], name: str) -> float | None:
+    v = entry.get(name)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise _fail(f"key field {name!r} must be a number")
+    return float(v)
+
+
+def _parse_key(entry: Any, i: int) -> SignerKey:
+    if not isinstance(entry, dict):
+        raise _fail(f"keys[{i}] is not a map")
+    profiles = entry.get("profiles")
+    if (not isinstance(profiles, list) or not profiles
+            or not all(isinstance(p, str) for p in profiles)):
+        raise _fail(f"keys[{i}].profiles must be a non-empty list of profile names")
+    label = entry.get("label", "")
+    if not isinstance(label, str):
+        raise _fail(f"keys[{i}].label must be text")
+    kid = entry.get("kid")
+    if kid is not None and (not isinstance(kid, bytes) or not kid):
+        raise _fail(f"keys[{i}].kid must be a byte string")
+    nbf, naf = _opt_time(entry, "not_before"), _opt_time(entry, "not_after")
+    try:
+        if isinstance(entry.get("cert"), bytes):
+            cert = keys.parse_certificate(entry["cert"], f"keys[{i}].cert")
+            key = SignerKey.from_certificate(cert, profiles=profiles, label=label, kid=kid)
+            if nbf is not None or naf is not None:
+                key = SignerKey(key.kid, key.public_key, key.profiles,
+                                nbf if nbf is not None else key.not_before,
+                                naf if naf is not None else key.not_after, cert, key.label)
+            return key
+        if isinstance(entry.get("spki"), bytes):
+            pk, _ = keys.parse_public_key(entry["spki"], f"keys[{i}].spki")
+            return SignerKey.from_public_key(pk, profiles=profiles, label=label,
+                                             not_before=nbf, not_after=naf, kid=kid)
+    except KeyLoadError as exc:
+        raise _fail(str(exc)) from exc
+    raise _fail(f"keys[{i}] has neither 'cert' nor 'spki'")
+
+
+def _parse(data: bytes, root_key: Any) -> TrustList:
+    if len(data) > MAX_FILE_BYTES:
+        raise _fail(f"larger than {MAX_FILE_BYTES} bytes")
+    try:
+        msg = cose.parse_sign1(cbor.decode(data, max_depth=_MAX_DEPTH, max_items=_MAX_ITEMS))
+    except (cbor.CBORError, cose.COSEError) as exc:
+        raise _fail(f"not a COSE_Sign1 document ({exc}); the file may be truncated") from exc
+    if not cose.verify(msg.alg, root_key, msg.to_be_signed(), msg.signature):
+        raise _fail("bad signature: not signed by the pinned root key")
+    try:
+        body = cbor.decode(msg.payload, max_depth=_MAX_DEPTH, max_items=_MAX_ITEMS)
+    except cbor.CBORError as exc:
+        raise _fail(f"payload is not CBOR ({exc})") from exc
+    if not isinstance(body, dict):
+        raise _fail("payload is not a map")
+    if body.get("format") != FORMAT:
+        raise _fail(f"format {body.get('format')!r} is not {FORMAT}")
+    version, issued, expires = body.get("version"), body.get("issued_at"), body.get("expires_at")
+    for name, v in (("version", version), ("issued_at", issued), ("expires_at", expires)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise _fail(f"{name!r} must be a non-negative integer")
+    assert isinstance(version, int) and isinstance(issued, int) and isinstance(expires, int)
+    if expires <= issued:
+        raise _fail("expires_at is not after issued_at")
+    raw_keys, revoked = body.get("keys"), body.get("revoked", [])
+    if not isinstance(raw_keys, list):
+        raise _fail("'keys' must be a list")
+    if not isinstance(revoked, list) or not all(isinstance(r, str) for r in revoked):
+        raise _fail("'revoked' must be a list of code ids (text)")
+    signer_keys = tuple(_parse_key(e, i) for i, e in enumerate(raw_keys))
+    return TrustList(version=version, issued_at=float(issued), expires_at=float(expires),
+                     keys=signer_keys, revoked=frozenset(r.lower() for r in revoked), raw=data)
+
+
+def encode_key(key: SignerKey) -> dict[str, Any]:
+    entry: dict[str, Any] = {"kid": key.kid, "profiles": sorted(key.profiles),
+                             "label": key.label}
+    if key.certificate is not None:
+        entry["cert"] = key.certificate.public_bytes(keys.serialization.Encoding.DER)
+    else:
+        entry["spki"] = keys.spki_der(key.public_key)
+    if key.not_before is not None:
+        entry["not_before"] = int(key.not_before)
+    if key.not_after is not None:
+        entry["not_after"] = int(key.not_after)
+    return entry
+
+
+def sign_trust_list(root_private_key: Any, version: int, issued_at: float, expires_at: float,
+                    signer_keys: Iterable[SignerKey], revoked: Iterable[str] = ()) -> bytes:
+    """Encode and sign a trust list with the root key (the operator's side)."""
+    body = {"format": FORMAT, "version": int(version), "issued_at": int(issued_at),
+            "expires_at": int(expires_at), "keys": [encode_key(k) for k in signer_keys],
+            "revoked": sorted({r.lower() for r in revoked})}
+    root_kid = keys.kid_for_public_key(root_private_key.public_key())
+    return cose.sign1(cbor.encode(body), root_private_key, root_kid)
+
+
+def load_root_key(path: Path | str) -> keys.PublicKey:
+    """The pinned root public key (PEM/DER public key or certificate); raises KeyLoadError."""
+    key, _ = keys.load_public_key(path)
+    return key
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """tmp file in the same directory + fsync + os.replace + directory fsync."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+class TrustStore:
+    """The installed trust list on local disk: atomic installs, no rollback."""
+
+    def __init__(self, path: Path, root_key: Any) -> None:
+        self.path = Path(path)
+        self.root_key = root_key
+        self._lock = threading.Lock()
+        self._current: TrustList | None = None
+
+    @property
+    def current(self) -> TrustList | None:
+        return self._current
+
+    def load(self) -> TrustList | None:
+        """The installed list, or None if none is installed.
+
+        Raises :class:`TrustListError` if the file exists but does not verify.
+        """
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise TrustListError(f"cannot read trust list {self.path}: {exc}") from exc
+        tl = TrustList.from_bytes(data, self.root_key)
+        with self._lock:
+            if self._current is None or tl.version >= self._current.version:
+                self._current = tl
+        return tl
+
+    def install(self, data: bytes) -> TrustList:
+        """Verify ``data`` and install it if its version is newer; returns the new list."""
+        new = TrustList.from_bytes(data, self.root_key)
+        with self._lock:
+            current = self._current
+            if current is None:
+                try:
+                    current = TrustList.from_bytes(self.path.read_bytes(), self.root_key)
+                except FileNotFoundError:
+                    current = None
+                except (OSError, TrustListError) as exc:
+                    log.warning("installed trust list unreadable, replacing it: %s", exc)
+                    current = None
+            if current is not None and new.version <= current.version:
+                raise TrustListError(
+                    f"trust list version {new.version} refused: version {current.version} is "
+                    "installed and versions only go up (rollback protection)")
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(self.path, new.raw)
+            except OSError as exc:
+                raise TrustListError(f"cannot write trust list {self.path}: {exc}") from exc
+            self._current = new
+        log.info("trust list version %s installed (%d keys, %d revoked)",
+                 new.version, len(new.keys), len(new.revoked))
+        return new

@@ -1,0 +1,218 @@
+"""The offline verifier: payload -> Verdict, against a trust list, in milliseconds.
+
+Stages, in order (the reason is the first that fails): prefix -> Base45 -> zlib ->
+CBOR/COSE/CWT structure -> key lookup -> signature -> key usage -> validity window ->
+revocation -> status. ``verify`` never raises. See ``docs/verifier-api.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from cryptography import x509
+
+from device import cbor, cose
+from device.claims import Claims, decode_claims
+from device.clock import Clock, SystemClock
+from device.codeformat import PROFILE_DCC, Reject, unwrap
+from device.errors import ConfigError
+from device.trustlist import SignerKey, TrustList
+from device.verdict import Decision, Reason, Verdict
+
+log = logging.getLogger(__name__)
+
+#: EU hcert extended key usage OIDs -> DCC certificate type they allow.
+DCC_EKU: dict[str, str] = {
+    "1.3.6.1.4.1.1847.2021.1.1": "t",
+    "1.3.6.1.4.1.1847.2021.1.2": "v",
+    "1.3.6.1.4.1.1847.2021.1.3": "r",
+    "1.3.6.1.4.1.0.1847.2021.1.1": "t",
+    "1.3.6.1.4.1.0.1847.2021.1.2": "v",
+    "1.3.6.1.4.1.0.1847.2021.1.3": "r",
+}
+WARNING_STALE = "trust_list_stale"
+SUPPORTED_ALGS = frozenset(cose.ALG_NAMES)
+_COSE_MAX_DEPTH = 6
+_COSE_MAX_ITEMS = 64
+
+
+@dataclass(frozen=True)
+class VerifyPolicy:
+    """Site policy the verifier applies itself. ``stale_policy``: "accept" or "deny"."""
+
+    accept_yellow: bool = False
+    stale_policy: str = "accept"
+    clock_skew_s: float = 60.0  # an iat this far in the future is still accepted
+
+    def __post_init__(self) -> None:
+        if self.stale_policy not in ("accept", "deny"):
+            raise ConfigError(f"stale_policy={self.stale_policy!r}: use 'accept' or 'deny'")
+        if self.clock_skew_s < 0:
+            raise ConfigError(f"clock_skew_s={self.clock_skew_s!r}: must be >= 0")
+
+
+_DEFAULT_POLICY = VerifyPolicy()
+
+
+def dcc_types_allowed(cert: x509.Certificate | None) -> frozenset[str] | None:
+    """DCC types a signer certificate may sign, or None for "any" (no hcert EKU OID)."""
+    if cert is None:
+        return None
+    try:
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return None
+    except ValueError:  # malformed extensions: treat as no restriction we can read
+        return None
+    types = frozenset(DCC_EKU[o.dotted_string] for o in eku if o.dotted_string in DCC_EKU)
+    return types or None
+
+
+@dataclass(frozen=True, slots=True)
+class _Signer:
+    key: SignerKey
+    dcc_types: frozenset[str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    trust: TrustList | None
+    index: dict[bytes, tuple[_Signer, ...]]
+
+
+def _build_index(signer_keys: Iterable[SignerKey]) -> dict[bytes, tuple[_Signer, ...]]:
+    index: dict[bytes, list[_Signer]] = {}
+    for k in signer_keys:
+        index.setdefault(bytes(k.kid), []).append(_Signer(k, dcc_types_allowed(k.certificate)))
+    return {kid: tuple(v) for kid, v in index.items()}
+
+
+def _deny(reason: Reason, detail: str, **fields: Any) -> Verdict:
+    return Verdict(decision=Decision.DENY, reason=reason, detail=detail, **fields)
+
+
+class Verifier:
+    """Verifies payloads offline. Thread-safe: the trust state is swapped atomically."""
+
+    def __init__(self, trust: TrustList | Iterable[SignerKey], *,
+                 policy: VerifyPolicy = _DEFAULT_POLICY, clock: Clock | None = None,
+                 extra_keys: Iterable[SignerKey] = ()) -> None:
+        self._policy = policy
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._extra = tuple(extra_keys)
+        if isinstance(trust, TrustList):
+            self._state = _State(trust, _build_index(trust.keys + self._extra))
+        else:
+            self._state = _State(None, _build_index(tuple(trust) + self._extra))
+
+    @property
+    def policy(self) -> VerifyPolicy:
+        return self._policy
+
+    @property
+    def trust_list(self) -> TrustList | None:
+        return self._state.trust
+
+    def replace_trust(self, trust: TrustList) -> None:
+        """Swap in a new trust list; in-flight verifications finish on the old one."""
+        self._state = _State(trust, _build_index(trust.keys + self._extra))
+
+    def verify(self, payload: str | bytes, at: float | None = None) -> Verdict:
+        """The verdict for one scanned payload at time ``at`` (default: the clock). Never raises."""
+        state = self._state
+        try:
+            now = self._clock.now() if at is None else float(at)
+            verdict = self._verify(state, payload, now)
+            if state.trust is not None and state.trust.is_stale(now):
+                verdict = replace(verdict, warnings=(*verdict.warnings, WARNING_STALE))
+                if self._policy.stale_policy == "deny" and verdict.accepted:
+                    verdict = verdict.with_reason(
+                        Reason.STALE_TRUST_LIST,
+                        f"trust list version {state.trust.version} expired; site policy denies")
+            return verdict
+        except Exception as exc:  # the contract: a verdict, never an exception
+            log.error("verifier internal error (%s); denying", type(exc).__name__)
+            return _deny(Reason.BAD_STRUCTURE, f"internal error: {type(exc).__name__}")
+
+    def _verify(self, state: _State, payload: str | bytes, now: float) -> Verdict:
+        try:
+            profile, cose_bytes = unwrap(payload)
+        except Reject as r:
+            return _deny(r.reason, r.detail)
+        try:
+            msg, claims = parse_structure(profile, cose_bytes)
+        except Reject as r:
+            return _deny(r.reason, r.detail, profile=profile)
+        kid = msg.kid
+        if kid is None:
+            return _deny(Reason.UNKNOWN_KEY, "no kid in the COSE headers", profile=profile)
+        candidates = state.index.get(kid)
+        if not candidates:
+            return _deny(Reason.UNKNOWN_KEY, f"kid {kid.hex()} is not in the trust list",
+                         profile=profile, kid=kid)
+        tbs = msg.to_be_signed()
+        signer = None
+        for cand in candidates:
+            if cose.verify(msg.alg, cand.key.public_key, tbs, msg.signature):
+                signer = cand
+                break
+        if signer is None:
+            return _deny(Reason.BAD_SIGNATURE,
+                         f"{cose.ALG_NAMES[msg.alg]} signature does not verify with any of "
+                         f"{len(candidates)} key(s) for kid {kid.hex()}",
+                         profile=profile, kid=kid)
+        fields = _fields(profile, kid, claims)
+        usage = _key_usage(signer, profile, claims)
+        if usage:
+            return _deny(Reason.KEY_USAGE, usage, **fields)
+        if now + self._policy.clock_skew_s < claims.iat:
+            return _deny(Reason.NOT_YET_VALID, f"issued at {claims.iat}, now {int(now)}",
+                         **fields)
+        if now >= claims.exp:
+            return _deny(Reason.EXPIRED, f"expired at {claims.exp}, now {int(now)}", **fields)
+        if state.trust is not None and claims.code_id in state.trust.revoked:
+            return _deny(Reason.REVOKED, "code id is on the revocation list", **fields)
+        if claims.status == "red":
+            return _deny(Reason.STATUS_RED, "status red", **fields)
+        if claims.status == "yellow" and not self._policy.accept_yellow:
+            return _deny(Reason.STATUS_YELLOW, "status yellow (site policy denies)", **fields)
+        return Verdict(decision=Decision.ACCEPT, reason=Reason.OK, detail="", **fields)
+
+
+def parse_structure(profile: str, cose_bytes: bytes) -> tuple[cose.Sign1, Claims]:
+    """Stages 4 (CBOR, COSE_Sign1, CWT claims) without any key; :class:`Reject` on failure."""
+    try:
+        obj = cbor.decode(cose_bytes, max_depth=_COSE_MAX_DEPTH, max_items=_COSE_MAX_ITEMS)
+    except cbor.CBORLimitError as exc:
+        raise Reject(Reason.TOO_LARGE, f"COSE: {exc}") from None
+    except cbor.CBORError as exc:
+        raise Reject(Reason.BAD_STRUCTURE, f"COSE: {exc}") from None
+    try:
+        msg = cose.parse_sign1(obj)
+    except cose.COSEError as exc:
+        raise Reject(Reason.BAD_STRUCTURE, str(exc)) from None
+    if msg.alg not in SUPPORTED_ALGS:
+        raise Reject(Reason.BAD_STRUCTURE, f"unsupported COSE algorithm {msg.alg}")
+    return msg, decode_claims(profile, msg.payload)
+
+
+def _fields(profile: str, kid: bytes, c: Claims) -> dict[str, Any]:
+    return {"profile": profile, "kid": kid, "issuer": c.iss, "iat": c.iat, "exp": c.exp,
+            "status": c.status, "code_id": c.code_id, "subject_ref": c.subject_ref,
+            "cert_type": c.cert_type}
+
+
+def _key_usage(signer: _Signer, profile: str, claims: Claims) -> str:
+    key = signer.key
+    if profile not in key.profiles:
+        return f"key {key.kid.hex()} may sign {sorted(key.profiles)}, not {profile!r}"
+    if (profile == PROFILE_DCC and signer.dcc_types is not None
+            and claims.cert_type not in signer.dcc_types):
+        return (f"certificate EKU allows DCC types {sorted(signer.dcc_types)}, "
+                f"not {claims.cert_type!r}")
+    if not key.valid_at(claims.iat):
+        return "code signed outside the signer key's validity period"
+    return ""

@@ -1,0 +1,66 @@
+"""``scangate sim central``: run the stand-in central engine in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from pathlib import Path
+
+from sim.cli import run_guarded
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "central",
+        help="run the stand-in central engine (HTTP or HTTPS over a SQLite file)",
+        description=(
+            "Run the stand-in central engine in the foreground until Ctrl-C. It implements "
+            "docs/central-api.md: record upload with de-duplication and idempotency keys, "
+            "the signed trust list with ETag, heartbeats."
+        ),
+    )
+    p.add_argument("--db", type=Path, default=Path("central.db"), help="SQLite database file")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8443, help="port (0: any free port)")
+    p.add_argument(
+        "--tls",
+        type=Path,
+        metavar="DIR",
+        help="serve HTTPS with DIR/server.pem and DIR/server.key; created with a throwaway CA "
+        "(DIR/ca.pem, pin it in the terminal's uplink.ca_file) if missing",
+    )
+    p.add_argument("--trust-list", type=Path, help="signed trust-list file to publish")
+    p.set_defaults(func=lambda args: run_guarded(_run, args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from sim.central import CentralServer
+    from sim.tlscerts import make_test_pki
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    cert = key = None
+    if args.tls is not None:
+        cert, key = args.tls / "server.pem", args.tls / "server.key"
+        if not cert.exists() or not key.exists():
+            make_test_pki(args.tls)
+            print(f"created a throwaway CA: pin {args.tls / 'ca.pem'} in uplink.ca_file")
+    server = CentralServer(
+        args.db, host=args.host, port=args.port, tls_cert=cert, tls_key=key,
+        trust_list_path=args.trust_list,
+    )
+    server.start()
+    print(f"central stand-in: {server.url}  (db {args.db}; Ctrl-C stops)", flush=True)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.stop()
+        print("central stand-in stopped")
+    return 0

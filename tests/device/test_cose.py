@@ -1,0 +1,79 @@
+"""COSE_Sign1: Sig_structure bytes, ES256/ES384/PS256 sign and verify, header rules."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from device import cbor, cose
+from tests.device.verifier_fixtures import ec_key, rsa_key
+
+
+def test_sig_structure_layout() -> None:
+    tbs = cose.sig_structure(b"\xa1\x01\x26", b"payload")
+    assert cbor.decode(tbs) == ["Signature1", b"\xa1\x01\x26", b"", b"payload"]
+    assert cose.sig_structure(b"p", b"x" * 300) == cbor.encode(["Signature1", b"p", b"",
+                                                                b"x" * 300])
+
+
+def test_es256_raw_signature_is_r_concat_s_and_verifies_with_cryptography() -> None:
+    key = ec_key()
+    sig = cose.sign(cose.ALG_ES256, key, b"data")
+    assert len(sig) == 64
+    r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    key.public_key().verify(encode_dss_signature(r, s), b"data", ec.ECDSA(hashes.SHA256()))
+    assert cose.verify(cose.ALG_ES256, key.public_key(), b"data", sig)
+    assert not cose.verify(cose.ALG_ES256, key.public_key(), b"datA", sig)
+    assert not cose.verify(cose.ALG_ES256, key.public_key(), b"data", sig[:-1])
+    assert not cose.verify(cose.ALG_ES256, ec_key().public_key(), b"data", sig)
+    # a DER signature is not a COSE signature
+    der = key.sign(b"data", ec.ECDSA(hashes.SHA256()))
+    assert decode_dss_signature(der)
+    assert not cose.verify(cose.ALG_ES256, key.public_key(), b"data", der)
+
+
+def test_other_algorithms_and_key_mismatch() -> None:
+    p384 = ec.generate_private_key(ec.SECP384R1())
+    assert cose.alg_for_key(p384) == cose.ALG_ES384
+    sig = cose.sign(cose.ALG_ES384, p384, b"m")
+    assert len(sig) == 96 and cose.verify(cose.ALG_ES384, p384.public_key(), b"m", sig)
+    assert not cose.verify(cose.ALG_ES256, p384.public_key(), b"m", sig)
+    rsa = rsa_key()
+    sig = cose.sign(cose.ALG_PS256, rsa, b"m")
+    assert cose.verify(cose.ALG_PS256, rsa.public_key(), b"m", sig)
+    assert not cose.verify(cose.ALG_ES256, rsa.public_key(), b"m", sig)
+    assert not cose.verify(cose.ALG_PS256, ec_key().public_key(), b"m", sig)
+    assert not cose.verify(-8, rsa.public_key(), b"m", sig)
+
+
+def test_sign1_round_trip_and_header_precedence() -> None:
+    key = ec_key()
+    data = cose.sign1(b"hello", key, b"kid-prot", unprotected={4: b"kid-unpr", 1: -37})
+    msg = cose.parse_sign1(cbor.decode(data))
+    assert msg.kid == b"kid-prot" and msg.alg == cose.ALG_ES256  # protected wins
+    assert msg.payload == b"hello"
+    assert cose.verify(msg.alg, key.public_key(), msg.to_be_signed(), msg.signature)
+    unprot = cose.parse_sign1(cbor.decode(cose.sign1(b"x", key, b"u", kid_in_protected=False)))
+    assert unprot.kid == b"u"
+
+
+def test_untagged_and_cwt_tagged_are_accepted() -> None:
+    msg = cbor.decode(cose.sign1(b"x", ec_key(), b"k"))
+    assert cose.parse_sign1(msg.value).kid == b"k"
+    assert cose.parse_sign1(cbor.Tag(61, msg)).kid == b"k"
+
+
+@pytest.mark.parametrize("obj", [
+    cbor.Tag(98, [b"", {}, b"", b""]), [b"", {}, b""], [b"", {}, b"", b"", b""], "x",
+    [b"", [], b"", b""], [b"", {}, None, b""], [b"", {}, b"", "sig"], ["p", {}, b"", b""],
+    [b"\x01", {1: -7}, b"", b""], [cbor.encode([1]), {1: -7}, b"", b""],
+    [b"", {}, b"", b""], [b"", {1: "ES256"}, b"", b""], [b"", {1: -7, 4: "kid"}, b"", b""],
+    [b"", {1: True}, b"", b""],
+])
+def test_malformed_sign1(obj: object) -> None:
+    with pytest.raises(cose.COSEError):
+        cose.parse_sign1(obj)

@@ -1,0 +1,74 @@
+"""Site policy after the verifier: pure code, driven with hand-made verdicts."""
+
+from __future__ import annotations
+
+from device.daemon.decision import PassbackMemory, SiteDecider, SitePolicy
+from device.verdict import Decision, Reason, Verdict
+
+
+def ok(profile: str = "scangate", status: str | None = "green", code_id: str | None = "c1"
+       ) -> Verdict:
+    return Verdict(decision=Decision.ACCEPT, reason=Reason.OK, profile=profile, status=status,
+                   code_id=code_id)
+
+
+def test_verifier_denial_stands() -> None:
+    d = SiteDecider(SitePolicy(accepted_profiles=frozenset({"eu-dcc"})))
+    v = Verdict(decision=Decision.DENY, reason=Reason.BAD_SIGNATURE, profile="scangate")
+    assert d.decide(v, t_mono=0) is v
+
+
+def test_profiles() -> None:
+    d = SiteDecider(SitePolicy(accepted_profiles=frozenset({"eu-dcc"})))
+    assert d.decide(ok(), t_mono=0).reason is Reason.PROFILE_NOT_ACCEPTED
+    out = d.decide(ok("eu-dcc", None), t_mono=0)
+    assert out.accepted
+
+
+def test_yellow() -> None:
+    assert SiteDecider(SitePolicy()).decide(ok(status="yellow"), t_mono=0).reason is (
+        Reason.STATUS_YELLOW)
+    assert SiteDecider(SitePolicy(accept_yellow=True)).decide(
+        ok(status="yellow"), t_mono=0).accepted
+
+
+def test_stale() -> None:
+    deny = SiteDecider(SitePolicy(stale_policy="deny"))
+    assert deny.decide(ok(), t_mono=0, trust_stale=True).reason is Reason.STALE_TRUST_LIST
+    assert deny.decide(ok(code_id="c2"), t_mono=0, trust_stale=False).accepted
+    keep = SiteDecider(SitePolicy(stale_policy="accept"))
+    assert keep.decide(ok(), t_mono=0, trust_stale=True).accepted
+
+
+def test_anti_passback_window() -> None:
+    d = SiteDecider(SitePolicy(anti_passback_s=60))
+    assert d.decide(ok(), t_mono=100).accepted
+    replay = d.decide(ok(), t_mono=130)
+    assert replay.reason is Reason.REPLAYED and replay.decision is Decision.DENY
+    # A replay does not extend the window: 60 s after the ACCEPT it passes again.
+    assert d.decide(ok(), t_mono=160.5).accepted
+    assert d.decide(ok(code_id="other"), t_mono=161).accepted
+
+
+def test_anti_passback_off_and_no_code_id() -> None:
+    d = SiteDecider(SitePolicy(anti_passback_s=0))
+    assert d.decide(ok(), t_mono=1).accepted and d.decide(ok(), t_mono=2).accepted
+    d2 = SiteDecider(SitePolicy())
+    assert d2.decide(ok(code_id=None), t_mono=1).accepted
+    assert d2.decide(ok(code_id=None), t_mono=2).accepted
+
+
+def test_passback_memory_is_bounded() -> None:
+    m = PassbackMemory(1e9, max_entries=100)
+    for i in range(1000):
+        m.remember(f"c{i}", float(i))
+    assert len(m) == 100
+    assert m.seen_within("c999", 1000.0) and not m.seen_within("c0", 1000.0)
+
+
+def test_policy_order_profile_before_yellow_before_replay() -> None:
+    d = SiteDecider(SitePolicy(accepted_profiles=frozenset({"eu-dcc"})))
+    assert d.decide(ok(status="yellow"), t_mono=0).reason is Reason.PROFILE_NOT_ACCEPTED
+    d2 = SiteDecider(SitePolicy())
+    assert d2.decide(ok(status="yellow"), t_mono=0).reason is Reason.STATUS_YELLOW
+    assert d2.decide(ok(status="green"), t_mono=1).accepted  # yellow was not remembered

@@ -1,0 +1,65 @@
+"""`scangate sim run` (what `make run` starts): real daemon, real pty, stand-in centre."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SCANGATE = str(Path(sys.executable).with_name("scangate"))
+
+
+def test_sim_run_decides_simulated_people(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [SCANGATE, "sim", "run", "--dir", str(tmp_path / "run"), "--port", "0",
+         "--people", "10", "--interval", "0.1", "--seed", "7"],
+        capture_output=True, text=True, timeout=90)
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = out.stdout
+    assert re.search(r"staff screen: http://127\.0\.0\.1:\d+/", text)
+    assert "central stand-in: http://127.0.0.1:" in text
+    lines = [x for x in text.splitlines() if re.search(r"  [✓✗] (accept|deny) ", x)]
+    assert len(lines) == 10
+    assert all("person #" in x for x in lines)
+    assert "expected" not in text  # every verdict was the expected one
+    assert "10 decisions" in text and "daemon exit 0" in text
+    cfg = (tmp_path / "run" / "terminal.toml").read_text()
+    assert 'pin_factory = "mock"' in cfg
+    assert (tmp_path / "run" / "state" / "journal.db").exists()
+
+
+def test_sim_run_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [SCANGATE, "sim", "run", "--dir", str(tmp_path / "run"), "--port", "0",
+         "--interval", "0.1", "--no-central"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    pid = None
+    decisions = 0
+    end = time.monotonic() + 60
+    for line in proc.stdout:
+        m = re.search(r"daemon pid (\d+)", line)
+        if m:
+            pid = int(m.group(1))
+        if re.search(r"[✓✗] (accept|deny)", line):
+            decisions += 1
+            if decisions == 3:
+                break
+        assert time.monotonic() < end
+    proc.send_signal(signal.SIGINT)
+    rest, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, rest + err
+    assert "daemon exit 0" in rest
+    assert pid is not None
+    # The daemon is gone (no orphan holding the reader or the port).
+    time.sleep(0.1)
+    try:
+        os.kill(pid, 0)
+        alive = True
+    except ProcessLookupError:
+        alive = False
+    assert not alive
