@@ -110,6 +110,7 @@ def _item(data: bytes, pos: int, end: int, depth: int, budget: int,
         if budget < 0:
             raise _too_many()
         depth -= 1
+        key: Any
         try:
             for _ in range(arg):
                 ib = data[pos]

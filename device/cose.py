@@ -7,7 +7,7 @@ header wins over the unprotected one for ``alg`` (1) and ``kid`` (4).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -61,6 +61,29 @@ class Sign1:
         return sig_structure(self.protected_bytes, self.payload, external_aad)
 
 
+# Sign1(...) without the frozen dataclass __init__ (see device.claims._new_claims).
+_SIGN1_FIELDS = ("protected_bytes", "protected", "unprotected", "payload", "signature", "alg",
+                 "kid")
+if tuple(f.name for f in fields(Sign1)) != _SIGN1_FIELDS:  # pragma: no cover
+    raise RuntimeError("device.cose: update _SIGN1_FIELDS and _new_sign1 to match Sign1")
+_new = object.__new__
+(_set_protected_bytes, _set_protected, _set_unprotected, _set_payload, _set_signature, _set_alg,
+ _set_kid) = (Sign1.__dict__[n].__set__ for n in _SIGN1_FIELDS)
+
+
+def _new_sign1(protected_bytes: bytes, protected: dict[Any, Any], unprotected: dict[Any, Any],
+               payload: bytes, signature: bytes, alg: int, kid: bytes | None) -> Sign1:
+    m = _new(Sign1)
+    _set_protected_bytes(m, protected_bytes)
+    _set_protected(m, protected)
+    _set_unprotected(m, unprotected)
+    _set_payload(m, payload)
+    _set_signature(m, signature)
+    _set_alg(m, alg)
+    _set_kid(m, kid)
+    return m
+
+
 def parse_sign1(obj: Any, *, header_limits: tuple[int, int] = (4, 64)) -> Sign1:
     """Interpret a decoded CBOR item as COSE_Sign1 (tag 18, optionally inside CWT tag 61)."""
     if isinstance(obj, cbor.Tag) and obj.tag == TAG_CWT:
@@ -96,7 +119,7 @@ def parse_sign1(obj: Any, *, header_limits: tuple[int, int] = (4, 64)) -> Sign1:
     kid = prot[HDR_KID] if HDR_KID in prot else unprot.get(HDR_KID)
     if kid is not None and not isinstance(kid, bytes):
         raise COSEError("'kid' header must be a byte string")
-    return Sign1(prot_b, prot, unprot, payload, signature, alg, kid)
+    return _new_sign1(prot_b, prot, unprot, payload, signature, alg, kid)
 
 
 def _bstr_head(n: int) -> bytes:

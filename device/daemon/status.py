@@ -244,7 +244,7 @@ class StatusBoard:
         return {"ok": ok, "checks": h["checks"], "warnings": h["warnings"],
                 "version": __version__, "journal": st["journal"],
                 "trust_list_version": st["trust"].get("version"),
-                "clock": st["clock"].get("quality"), "today": st["today"],
+                "today": st["today"],  # "clock": the uplink sends the time floor's status
                 "sources": [{k: s.get(k) for k in ("name", "kind", "connected", "fps")}
                             for s in st["sources"]]}
 

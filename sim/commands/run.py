@@ -19,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from device.verdict import REASON_TEXT, Reason
 from sim.cli import run_guarded
 from sim.people import Crowd, Person
 
@@ -59,8 +60,11 @@ def _line(ev: dict[str, Any], person: Any) -> str:
     if person is not None and person.expected_reason != ev.get("reason"):
         check = f"  (expected {person.expected_reason})"
     t = time.strftime("%H:%M:%S")
+    zh = ""
+    with contextlib.suppress(ValueError):
+        zh = REASON_TEXT[Reason(ev.get("reason", ""))][0]
     return (f"{t}  {mark} {ev.get('decision', '?'):6} {ev.get('reason', '?'):16} "
-            f"{ev.get('ms', 0):6.1f} ms  {who}{check}")
+            f"{ev.get('ms', 0):6.1f} ms  {who}{check}  {zh}")
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -70,3 +70,20 @@ async def test_clock_at_1970_decides_on_the_floor_and_signed_iat(tmp_path: Path)
 def old_trust_issued(keys: DemoKeys) -> float:
     root = load_root_key(keys.root_public)
     return TrustList.from_bytes(keys.trust_list.read_bytes(), root).issued_at
+
+
+@asynctest
+async def test_heartbeat_health_does_not_flatten_the_clock_status(tmp_path: Path) -> None:
+    """The daemon's health() is merged over the uplink's heartbeat: it must not replace
+    the time floor's full clock status with a bare quality string."""
+    path, _keys = make_site(tmp_path)
+    d = Daemon(load(path), pin_factory=MockFactory(), sources=[FedSource()],
+               write_log=lambda line: None)
+    await d.start()
+    try:
+        assert d.board is not None
+        hb = d.board.heartbeat()
+        assert "clock" not in hb or isinstance(hb["clock"], dict)
+        assert hb["journal"] and hb["trust_list_version"] is not None
+    finally:
+        await d.stop()
