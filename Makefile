@@ -25,8 +25,9 @@ bench: $(TEST_STAMP)
 setup: $(STAMP)
 setup-test: $(TEST_STAMP)
 
+# Debian's python3 needs python3-venv for `-m venv`: the setup script installs it.
 $(VENV)/bin/python:
-	$(PY) -m venv $(VENV)
+	$(PY) -m venv $(VENV) || { rm -rf $(VENV); bash scripts/setup-system.sh --venv && $(PY) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(VENV)/bin/python setup.cfg pyproject.toml

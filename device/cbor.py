@@ -177,9 +177,16 @@ def _item(data: bytes, pos: int, end: int, depth: int, budget: int,
                 elif ib < 24:
                     append(ib)
                     pos += 1
-                elif 0x40 <= ib <= 0x57:  # short byte string (a protected header)
-                    s = pos + 1
-                    pos = s + ib - 0x40
+                elif 0x40 <= ib <= 0x59:  # byte string up to 64 KiB (the COSE_Sign1 parts)
+                    if ib < 0x58:
+                        s = pos + 1
+                        pos = s + ib - 0x40
+                    elif ib == 0x58:
+                        s = pos + 2
+                        pos = s + data[pos + 1]
+                    else:
+                        s = pos + 3
+                        pos = s + (data[pos + 1] << 8 | data[pos + 2])
                     append(data[s:pos])
                 else:
                     value, pos, budget = _item(data, pos, end, depth, budget)

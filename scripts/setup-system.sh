@@ -2,7 +2,12 @@
 # Installs the Debian packages scangate uses, where it can, and says clearly what
 # is missing when it cannot. Idempotent: does nothing when all are present.
 set -u
-want=(libzbar0 chromium fonts-wqy-microhei)
+# --venv: only what `python3 -m venv` needs on Debian (python3-venv).
+if [ "${1:-}" = "--venv" ]; then
+  want=(python3-venv)
+else
+  want=(libzbar0 chromium fonts-wqy-microhei)
+fi
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

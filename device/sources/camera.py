@@ -9,7 +9,6 @@ a fresh capture thread takes over. Nothing of this stops other sources.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import contextlib
 import logging
@@ -22,6 +21,7 @@ from device.decode import Decoder, load_decoder, rotating_decoder
 from device.sources.base import Scan
 from device.sources.camera_registry import Camera, load_camera_class
 from device.sources.config import CameraSourceConfig
+from device.sources.handoff import ScanHandoff
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +50,13 @@ class CameraSource:
         self._stall_timeout_s = stall_timeout_s
         self._backoff_s = reopen_backoff_s
         self._backoff_cap_s = reopen_backoff_cap_s
-        self._queue_size = queue_size
         self._max_hung_threads = 2
         self._mono = monotonic
         self._wall = wall
-        self._stop = threading.Event()
+        self._handoff = ScanHandoff(queue_size=queue_size)
+        self._stop = self._handoff.stop
         self._lock = threading.Lock()
         self._gen = 0
-        self._threads: list[threading.Thread] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[Scan] | None = None
         # status, written by the capture thread
         self.connected = False
         self.stalled = False
@@ -67,8 +64,7 @@ class CameraSource:
         self.open_failures = 0
         self.stalls = 0
         self.frames = 0
-        self.scans_out = 0
-        self.drops: collections.Counter[str] = collections.Counter()
+        self.drops = self._handoff.drops  # queue_full (the hand-off), decode_error (here)
         self.last_error: str | None = None
         self._last_frame_t: float | None = None
         self._read_started_t: float | None = None
@@ -100,15 +96,15 @@ class CameraSource:
 
     # -- the capture thread -------------------------------------------------------------
 
+    @property
+    def scans_out(self) -> int:
+        return self._handoff.delivered
+
     def _start_worker(self) -> None:
         with self._lock:
             self._gen += 1
             gen = self._gen
-            t = threading.Thread(
-                target=self._worker, args=(gen,), name=f"capture-{self.name}-{gen}", daemon=True
-            )
-            self._threads = [th for th in self._threads if th.is_alive()] + [t]
-        t.start()
+        self._handoff.start_thread(self._worker, f"capture-{self.name}-{gen}", gen)
 
     def _current(self, gen: int) -> bool:
         return gen == self._gen and not self._stop.is_set()
@@ -190,7 +186,8 @@ class CameraSource:
             if payloads:
                 t_mono, t_wall = self._mono(), self._wall()
                 for p in payloads:
-                    self._emit(Scan(payload=p, source=self.name, t_mono=t_mono, t_wall=t_wall))
+                    scan = Scan(payload=p, source=self.name, t_mono=t_mono, t_wall=t_wall)
+                    self._handoff.emit(scan)
         return got_frame
 
     def _report_stall(self, since: float) -> None:
@@ -198,22 +195,6 @@ class CameraSource:
         self.stalled = True
         self.last_error = f"no frame for {since:.1f} s"
         log.warning("camera %s stalled: no frame for %.1f s; reopening", self.name, since)
-
-    def _emit(self, scan: Scan) -> None:
-        loop = self._loop
-        if loop is None:
-            return
-        with contextlib.suppress(RuntimeError):  # loop closed while shutting down
-            loop.call_soon_threadsafe(self._put, scan)
-
-    def _put(self, scan: Scan) -> None:
-        if self._queue is None:
-            return
-        try:
-            self._queue.put_nowait(scan)
-            self.scans_out += 1
-        except asyncio.QueueFull:
-            self.drops["queue_full"] += 1
 
     # -- the watchdog (event loop side) ---------------------------------------------------
 
@@ -226,7 +207,7 @@ class CameraSource:
             return
         self._read_started_t = None  # one report per hung read
         self.connected = False
-        alive = sum(1 for t in self._threads if t.is_alive())
+        alive = sum(1 for t in self._handoff.threads if t.is_alive())
         if alive > self._max_hung_threads:
             # earlier captures are still stuck in the driver: do not pile up threads
             self.stalled = True
@@ -238,22 +219,9 @@ class CameraSource:
 
     # -- the Source API --------------------------------------------------------------------
 
-    async def scans(self) -> AsyncIterator[Scan]:
-        self._loop = asyncio.get_running_loop()
-        self._queue = asyncio.Queue(maxsize=self._queue_size)
-        self._stop.clear()
-        self._start_worker()
+    def scans(self) -> AsyncIterator[Scan]:
         tick = max(0.05, min(1.0, self._stall_timeout_s / 4))
-        try:
-            while not self._stop.is_set():
-                try:
-                    scan = await asyncio.wait_for(self._queue.get(), timeout=tick)
-                except TimeoutError:
-                    self._check_hung_read()
-                    continue
-                yield scan
-        finally:
-            self._stop.set()
+        return self._handoff.stream(self._start_worker, tick_s=tick, on_idle=self._check_hung_read)
 
     def status(self) -> dict[str, Any]:
         now = self._mono()
@@ -281,9 +249,5 @@ class CameraSource:
         }
 
     async def close(self) -> None:
-        self._stop.set()
-        threads, self._threads = self._threads, []
-        for t in threads:
-            # a thread stuck in a driver read is a daemon thread and is left behind
-            await asyncio.to_thread(t.join, 2.0)
+        await self._handoff.close()
         self.connected = False

@@ -8,12 +8,10 @@ reopened with backoff once the node is back. Garbage is dropped with a counted r
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import contextlib
 import logging
 import os
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -22,6 +20,7 @@ import serial
 
 from device.sources.base import Scan
 from device.sources.config import SerialSourceConfig
+from device.sources.handoff import ScanHandoff
 from device.sources.serial_framing import Framer
 
 log = logging.getLogger(__name__)
@@ -55,21 +54,21 @@ class SerialSource:
             max_length=cfg.max_length,
             min_length=cfg.min_length,
         )
-        self._queue_size = queue_size
         self._mono = monotonic
         self._wall = wall
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[Scan] | None = None
+        self._handoff = ScanHandoff(queue_size=queue_size)
+        self._stop = self._handoff.stop
         self.connected = False
         self.reopens = 0
         self.open_failures = 0
         self.disconnects = 0
         self.bytes_in = 0
-        self.scans_out = 0
-        self.other_drops: collections.Counter[str] = collections.Counter()
+        self.other_drops = self._handoff.drops  # drops outside the framer (queue_full)
         self.last_error: str | None = None
+
+    @property
+    def scans_out(self) -> int:
+        return self._handoff.delivered
 
     # -- the reader thread ---------------------------------------------------------------
 
@@ -142,43 +141,16 @@ class SerialSource:
                 if not os.path.exists(self.cfg.port):
                     raise serial.SerialException(f"{self.cfg.port} disappeared (unplugged?)")
             for frame in frames:
-                self._emit(Scan(payload=frame, source=self.name, t_mono=now, t_wall=self._wall()))
-
-    def _emit(self, scan: Scan) -> None:
-        loop = self._loop
-        if loop is None:
-            return
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._put, scan)
-
-    def _put(self, scan: Scan) -> None:
-        if self._queue is None:
-            return
-        try:
-            self._queue.put_nowait(scan)
-            self.scans_out += 1
-        except asyncio.QueueFull:
-            self.other_drops["queue_full"] += 1
+                scan = Scan(payload=frame, source=self.name, t_mono=now, t_wall=self._wall())
+                self._handoff.emit(scan)
 
     # -- the Source API ------------------------------------------------------------------
 
-    async def scans(self) -> AsyncIterator[Scan]:
-        self._loop = asyncio.get_running_loop()
-        self._queue = asyncio.Queue(maxsize=self._queue_size)
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._worker, name=f"serial-{self.name}", daemon=True
-        )
-        self._thread.start()
-        try:
-            while not self._stop.is_set():
-                try:
-                    scan = await asyncio.wait_for(self._queue.get(), timeout=0.25)
-                except TimeoutError:
-                    continue
-                yield scan
-        finally:
-            self._stop.set()
+    def scans(self) -> AsyncIterator[Scan]:
+        return self._handoff.stream(self._start_reader)
+
+    def _start_reader(self) -> None:
+        self._handoff.start_thread(self._worker, f"serial-{self.name}")
 
     def status(self) -> dict[str, Any]:
         drops = collections.Counter(self.framer.drops)
@@ -199,8 +171,5 @@ class SerialSource:
         }
 
     async def close(self) -> None:
-        self._stop.set()
-        t, self._thread = self._thread, None
-        if t is not None:
-            await asyncio.to_thread(t.join, 2.0)
+        await self._handoff.close()
         self.connected = False

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 from sim.errors import ScenarioError
 
@@ -43,6 +44,16 @@ class Fault:
     code: int = 400  # for status
 
 
+class FaultOptions(TypedDict, total=False):
+    """The options of ``Faults.set`` and ``Faults.add`` (defaults as in ``Fault``)."""
+
+    endpoint: str | None
+    times: int | None
+    retry_after: str | int | None
+    delay_s: float
+    code: int
+
+
 class Faults:
     """A thread-safe ordered list of active faults; the first one that matches is used."""
 
@@ -54,10 +65,11 @@ class Faults:
     def _make(
         self,
         kind: str,
-        endpoint: str | None,
-        times: int | None,
-        retry_after: str | int | None,
-        delay_s: float,
+        *,
+        endpoint: str | None = None,
+        times: int | None = None,
+        retry_after: str | int | None = None,
+        delay_s: float = 2.0,
         code: int = 400,
     ) -> Fault:
         if kind not in KINDS:
@@ -71,33 +83,15 @@ class Faults:
         ra = str(retry_after) if retry_after is not None else None
         return Fault(kind, endpoint, times, ra, delay_s, code)
 
-    def set(
-        self,
-        kind: str,
-        *,
-        endpoint: str | None = None,
-        times: int | None = None,
-        retry_after: str | int | None = None,
-        delay_s: float = 2.0,
-        code: int = 400,
-    ) -> None:
+    def set(self, kind: str, **options: Unpack[FaultOptions]) -> None:
         """Replace every active fault with this one."""
-        fault = self._make(kind, endpoint, times, retry_after, delay_s, code)
+        fault = self._make(kind, **options)
         with self._lock:
             self._faults = [fault]
 
-    def add(
-        self,
-        kind: str,
-        *,
-        endpoint: str | None = None,
-        times: int | None = None,
-        retry_after: str | int | None = None,
-        delay_s: float = 2.0,
-        code: int = 400,
-    ) -> None:
+    def add(self, kind: str, **options: Unpack[FaultOptions]) -> None:
         """Append a fault after the active ones (used once the earlier ones are spent)."""
-        fault = self._make(kind, endpoint, times, retry_after, delay_s, code)
+        fault = self._make(kind, **options)
         with self._lock:
             self._faults.append(fault)
 

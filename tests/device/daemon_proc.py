@@ -13,7 +13,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 SCANGATE = str(Path(sys.executable).with_name("scangate"))
+
+
+def wait_connected(url: str, timeout: float = 10.0) -> None:
+    """Until every source of the daemon at ``url`` (its screen URL) is connected; bytes a
+    sim reader sends before that are the pty's, not the terminal's."""
+    end = time.monotonic() + timeout
+    st: Any = None
+    while time.monotonic() < end:
+        st = httpx.get(url + "api/status", timeout=5).json()
+        if st["sources"] and all(s["connected"] for s in st["sources"]):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the sources never connected: {st}")
 
 
 class DaemonProcess:

@@ -49,3 +49,28 @@ def test_decode_never_fails_otherwise(text: str) -> None:
     except base45.Base45Error:
         return
     assert base45.encode(out) == text  # canonical: every valid text round-trips
+
+
+def test_triples_around_65535_exhaustively() -> None:
+    # the decoder only checks triples whose last digit is 32 one by one (c2 <= 31 always
+    # fits, c2 >= 33 never does): check every triple with c2 in 31..33 against the RFC rule
+    for c2 in (31, 32, 33):
+        for c1 in range(45):
+            for c0 in range(45):
+                text = base45.ALPHABET[c0] + base45.ALPHABET[c1] + base45.ALPHABET[c2]
+                value = c0 + 45 * c1 + 2025 * c2
+                if value <= 0xFFFF:
+                    assert base45.decode("000" + text) == b"\0\0" + value.to_bytes(2, "big")
+                else:
+                    with pytest.raises(base45.Base45Error, match="above 65535"):
+                        base45.decode("000" + text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=2, max_size=300), st.integers(0, 10**6))
+def test_one_bad_triple_anywhere_is_refused(data: bytes, where: int) -> None:
+    text = base45.encode(data)
+    i = 3 * (where % (len(data) // 2))
+    bad = text[:i] + ":::" + text[i + 3:]  # 44 + 45*44 + 2025*44 > 65535
+    with pytest.raises(base45.Base45Error, match="above 65535"):
+        base45.decode(bad)

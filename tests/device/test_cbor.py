@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import struct
 
 import pytest
 from hypothesis import given, settings
@@ -90,3 +91,160 @@ def test_round_trip(value: object) -> None:
 def test_random_bytes_decode_or_cborerror(data: bytes) -> None:
     with contextlib.suppress(cbor.CBORError):
         cbor.decode(data)
+
+
+# ---------------------------------------------------------------- against a plain reference
+# The decoder inlines short strings and small ints and charges container items up front;
+# this straightforward one-item-at-a-time decoder (no limits) pins down what it must return.
+
+
+def _ref_item(data: bytes, pos: int) -> tuple[object, int]:
+    ib = data[pos]
+    pos += 1
+    major, info = ib >> 5, ib & 0x1F
+    if major == 7:
+        simple = {20: False, 21: True, 22: None, 23: cbor.UNDEFINED}
+        if info in simple:
+            return simple[info], pos
+        fmt, size = {25: (">e", 2), 26: (">f", 4), 27: (">d", 8)}[info]
+        if pos + size > len(data):
+            raise IndexError
+        return struct.unpack(fmt, data[pos:pos + size])[0], pos + size
+    if info < 24:
+        arg = info
+    else:
+        size = {24: 1, 25: 2, 26: 4, 27: 8}[info]
+        if pos + size > len(data):
+            raise IndexError
+        arg, pos = int.from_bytes(data[pos:pos + size], "big"), pos + size
+    if major == 0:
+        return arg, pos
+    if major == 1:
+        return -1 - arg, pos
+    if major in (2, 3):
+        if pos + arg > len(data):
+            raise IndexError
+        raw = data[pos:pos + arg]
+        return (raw if major == 2 else raw.decode("utf-8")), pos + arg
+    if major == 4:
+        out = []
+        for _ in range(arg):
+            v, pos = _ref_item(data, pos)
+            out.append(v)
+        return out, pos
+    if major == 5:
+        m: dict[object, object] = {}
+        for _ in range(arg):
+            k, pos = _ref_item(data, pos)
+            v, pos = _ref_item(data, pos)
+            if k in m:
+                raise KeyError
+            m[k] = v
+        return m, pos
+    v, pos = _ref_item(data, pos)
+    return cbor.Tag(arg, v), pos
+
+
+def _ref_decode(data: bytes) -> object:
+    try:
+        value, pos = _ref_item(data, 0)
+    except (IndexError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
+        return _INVALID
+    return value if pos == len(data) else _INVALID
+
+
+_INVALID = object()
+
+
+def _same(a: object, b: object) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, cbor.Tag) and isinstance(b, cbor.Tag):
+        return a.tag == b.tag and _same(a.value, b.value)
+    return a == b
+
+
+_SEEDS = [cbor.encode(v) for v in (
+    {1: "AT", 4: 1635876000, 6: 1620324000, -260: {1: {"v": [{"ci": "URN:UVCI:01:AT:" + "X" * 30,
+                                                          "dn": 1, "is": "Ministry " * 4}],
+                                                   "nam": {"fn": "Gößinger", "gn": "G"}}}},
+    cbor.Tag(18, [b"\xa2\x01\x26\x04\x48" + b"k" * 8, {}, b"p" * 300, b"s" * 64]),
+    [1, -1, -24, -25, b"", b"x" * 23, b"y" * 24, "", "z" * 23, "w" * 24, "é" * 20, 1.5, None,
+     True, cbor.UNDEFINED, {}, [], cbor.Tag(0, "2021")],
+    {-7: b"k", "k": -24, 4: [b"b" * 30], b"bk": {"n": -300}},
+)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(_SEEDS), st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255),
+                                                   st.sampled_from(["set", "cut", "ins", "del"])),
+                                         max_size=3))
+def test_matches_reference_decoder_on_mutated_inputs(seed: bytes, edits: list[tuple[int, int, str]]
+                                                     ) -> None:
+    data = bytearray(seed)
+    for where, byte, op in edits:
+        i = where % (len(data) + 1)
+        if op == "set" and i < len(data):
+            data[i] = byte
+        elif op == "cut":
+            del data[i:]
+        elif op == "ins":
+            data[i:i] = bytes((byte,))
+        elif i < len(data):
+            del data[i]
+    expected = _ref_decode(bytes(data))
+    try:
+        got = cbor.decode(bytes(data), max_depth=64, max_items=10**6)
+    except cbor.CBORError:
+        assert expected is _INVALID
+        return
+    assert expected is not _INVALID and _same(got, expected)
+
+
+@pytest.mark.parametrize("seed", _SEEDS)
+def test_every_truncation_is_refused(seed: bytes) -> None:
+    assert _same(cbor.decode(seed), _ref_decode(seed))
+    for n in range(len(seed)):
+        with pytest.raises(cbor.CBORError):
+            cbor.decode(seed[:n])
+
+
+def test_limits_count_map_entries_tags_and_nesting() -> None:
+    flat = cbor.encode({i: i for i in range(10)})  # 1 map + 20 items
+    assert len(cbor.decode(flat, max_items=21)) == 10
+    with pytest.raises(cbor.CBORLimitError):
+        cbor.decode(flat, max_items=20)
+    tagged = cbor.encode(cbor.Tag(1, cbor.Tag(2, 0)))
+    assert cbor.decode(tagged, max_depth=2, max_items=3) == cbor.Tag(1, cbor.Tag(2, 0))
+    with pytest.raises(cbor.CBORLimitError):
+        cbor.decode(tagged, max_depth=1)
+    with pytest.raises(cbor.CBORLimitError):
+        cbor.decode(tagged, max_items=2)
+    nested_maps = cbor.encode({"a": {"b": {"c": "d"}}})
+    assert cbor.decode(nested_maps, max_depth=3)
+    with pytest.raises(cbor.CBORLimitError):
+        cbor.decode(nested_maps, max_depth=2)
+    assert cbor.decode(cbor.encode([[], {}]), max_depth=1) == [[], {}]  # empty: no children
+    with pytest.raises(cbor.CBORLimitError):
+        cbor.decode(b"\x00", max_depth=-1)
+    with pytest.raises(cbor.CBORLimitError):
+        cbor.decode(b"\x00", max_items=0)
+
+
+def test_inline_strings_running_past_the_end() -> None:
+    # the last item of each is a string decoded inline (short text/bytes, 1-byte-length text)
+    for value in ({"a": "bc"}, {"a": "x" * 30}, ["ab"], [b"ab"], {1: b"kid"}, {"k": ["v"]}):
+        data = cbor.encode(value)
+        assert cbor.decode(data) == value
+        with pytest.raises(cbor.CBORError, match="truncated"):
+            cbor.decode(data[:-1])
+    # an overrun inside a container that is followed by more items
+    data = cbor.encode([{"a": "bc"}, 1])
+    with pytest.raises(cbor.CBORError):
+        cbor.decode(data[:4] + data[6:])

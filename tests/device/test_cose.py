@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from device import cbor, cose
 from tests.device.verifier_fixtures import ec_key, rsa_key
@@ -23,8 +28,6 @@ def test_es256_raw_signature_is_r_concat_s_and_verifies_with_cryptography() -> N
     sig = cose.sign(cose.ALG_ES256, key, b"data")
     assert len(sig) == 64
     r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
-    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-
     key.public_key().verify(encode_dss_signature(r, s), b"data", ec.ECDSA(hashes.SHA256()))
     assert cose.verify(cose.ALG_ES256, key.public_key(), b"data", sig)
     assert not cose.verify(cose.ALG_ES256, key.public_key(), b"datA", sig)
@@ -77,3 +80,27 @@ def test_untagged_and_cwt_tagged_are_accepted() -> None:
 def test_malformed_sign1(obj: object) -> None:
     with pytest.raises(cose.COSEError):
         cose.parse_sign1(obj)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([32, 48, 66]), st.data())
+def test_raw_to_der_matches_cryptography(size: int, data: st.DataObject) -> None:
+    # leading zero bytes, high bits and zero values are the cases DER is particular about
+    part = st.one_of(st.binary(min_size=size, max_size=size),
+                     st.integers(0, size).map(lambda z: bytes(z) + b"\x80" * (size - z)),
+                     st.integers(0, size).map(lambda z: bytes(z) + b"\x01" * (size - z)))
+    r, s = data.draw(part), data.draw(part)
+    expected = encode_dss_signature(int.from_bytes(r, "big"), int.from_bytes(s, "big"))
+    assert cose.raw_to_der(r + s, size) == expected
+
+
+def test_fast_constructors_build_the_same_objects() -> None:
+    from device.claims import Claims, _new_claims
+
+    args = (b"\xa1\x01\x26", {1: -7}, {4: b"k"}, b"payload", b"s" * 64, -7, b"k")
+    fast = cose._new_sign1(*args)
+    assert fast == cose.Sign1(*args) and fast.to_be_signed() == cose.Sign1(*args).to_be_signed()
+    c = ("AT", 1, 2, "ab", "green", "cd", "v")
+    assert _new_claims(*c) == Claims(*c) and repr(_new_claims(*c)) == repr(Claims(*c))
+    with pytest.raises(AttributeError):  # still frozen
+        fast.alg = 1  # type: ignore[misc]

@@ -14,26 +14,15 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from device.journal import Journal
 from sim.errors import SimError
 from sim.serial_pty import SimSerialReader
 from tests.device.daemon_kit import make_site
-from tests.device.daemon_proc import DaemonProcess
+from tests.device.daemon_proc import DaemonProcess, wait_connected
 
 ROUNDS = 8
-
-
-def _wait_connected(url: str, timeout: float = 15.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        st = httpx.get(url + "api/status", timeout=5).json()
-        if st["sources"] and all(s["connected"] for s in st["sources"]):
-            return
-        time.sleep(0.05)
-    raise AssertionError("the serial source never connected")
 
 
 def _flood(reader: SimSerialReader, codes: list[str], stop: threading.Event) -> None:
@@ -67,7 +56,7 @@ def test_kill_9_mid_flood_loses_no_reported_decision(tmp_path: Path) -> None:
             flood = threading.Thread(target=_flood, args=(reader, codes, stop), daemon=True)
             try:
                 ready = proc.next_event("ready", 30)
-                _wait_connected(ready["screen"])
+                wait_connected(ready["screen"], timeout=15.0)
                 flood.start()
                 proc.next_event("decision", 10)  # the flood is being decided
                 time.sleep(rng.uniform(0.05, 0.6))

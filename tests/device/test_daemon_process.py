@@ -16,7 +16,7 @@ import pytest
 
 from sim.serial_pty import SimSerialReader
 from tests.device.daemon_kit import make_site
-from tests.device.daemon_proc import DaemonProcess
+from tests.device.daemon_proc import DaemonProcess, wait_connected
 
 
 class Notifications:
@@ -37,17 +37,6 @@ class Notifications:
 
     def close(self) -> None:
         self.sock.close()
-
-
-def wait_connected(url: str, timeout: float = 10.0) -> None:
-    """Until the reader is open (bytes sent before that are the pty's, not the terminal's)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        st = httpx.get(url + "api/status", timeout=5).json()
-        if st["sources"] and all(s["connected"] for s in st["sources"]):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"the serial source never connected: {st}")
 
 
 @dataclass

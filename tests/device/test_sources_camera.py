@@ -103,7 +103,7 @@ def test_hung_camera_is_reported_and_reopened() -> None:
             st = src.status()
             assert st["stalls"] >= 1 and st["reopens"] >= 1 and not st["connected"]
             await asyncio.sleep(STALL * 4)
-            assert len([t for t in src._threads if t.is_alive()]) <= 3  # no pile-up
+            assert len([t for t in src._handoff.threads if t.is_alive()]) <= 3  # no pile-up
             assert "no frame" in st["last_error"]
             n = len(col.got)
             control.resume()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import random
 import statistics
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from device.journal import Journal
 from device.uplink import Uplink
 from sim.central import CentralServer
+from tests.device import uplink_support
 from tests.device.uplink_support import (
     RecordingSleep,
     assert_exactly_once,
@@ -22,20 +22,11 @@ from tests.device.uplink_support import (
     fill,
     make_journal,
     make_uplink,
-    started,
 )
 
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[CentralServer]:
-    yield from started(tmp_path)
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Iterator[Journal]:
-    j = make_journal(tmp_path)
-    yield j
-    j.close()
+# the shared fixtures: a real stand-in centre, a real journal
+server = uplink_support.server
+journal = uplink_support.journal
 
 
 def test_partition_after_store_zero_lost_zero_duplicated(server: CentralServer,

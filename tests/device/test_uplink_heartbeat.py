@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,19 +17,12 @@ from device.trustlist import TrustStore
 from device.uplink import Uplink
 from sim.central import CentralServer
 from sim.keys import make_demo_keys
-from tests.device.uplink_support import RecordingSleep, config, fill, make_journal, started
+from tests.device import uplink_support
+from tests.device.uplink_support import RecordingSleep, config, fill, run_until_cancelled
 
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[CentralServer]:
-    yield from started(tmp_path)
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Iterator[Journal]:
-    j = make_journal(tmp_path)
-    yield j
-    j.close()
+# the shared fixtures: a real stand-in centre, a real journal
+server = uplink_support.server
+journal = uplink_support.journal
 
 
 def test_heartbeat_content(tmp_path: Path, server: CentralServer, journal: Journal) -> None:
@@ -104,16 +96,7 @@ def test_heartbeat_interval_is_jittered(server: CentralServer, journal: Journal)
     up = Uplink(config(server.url, heartbeat_interval_s=60.0), journal=journal,
                 rng=random.Random(11), sleep=sleep)
 
-    async def scenario() -> None:
-        task = asyncio.create_task(up.heartbeat.run())
-        while up.heartbeat.sent < 8:
-            await asyncio.sleep(0.005)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        await up.aclose()
-
-    asyncio.run(scenario())
+    asyncio.run(run_until_cancelled(up.heartbeat.run(), lambda: up.heartbeat.sent >= 8, up))
     delays = up.heartbeat.delays
     assert 0.0 <= delays[0] <= 60.0  # the first one is jittered over a whole interval
     later = delays[1:8]
@@ -137,15 +120,6 @@ def test_a_failing_health_callable_does_not_stop_heartbeats(server: CentralServe
     up = Uplink(config(server.url), journal=journal, health=health,
                 sleep=RecordingSleep(real_max_s=0.001))
 
-    async def scenario() -> None:
-        task = asyncio.create_task(up.heartbeat.run())
-        while up.heartbeat.sent < 2:
-            await asyncio.sleep(0.005)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        await up.aclose()
-
-    asyncio.run(scenario())
+    asyncio.run(run_until_cancelled(up.heartbeat.run(), lambda: up.heartbeat.sent >= 2, up))
     assert calls >= 3
     assert server.store.heartbeats("t-1")[0]["body"]["gate"] == "ok"

@@ -20,7 +20,8 @@ from device.verdict import Decision
 from device.verifier import Verifier
 from sim.central import CentralServer
 from sim.keys import DemoKeys, make_demo_keys
-from tests.device.uplink_support import RecordingSleep, config, make_journal
+from tests.device import uplink_support
+from tests.device.uplink_support import RecordingSleep, config, run_until_cancelled
 
 
 @pytest.fixture
@@ -34,11 +35,8 @@ def server(tmp_path: Path, keys: DemoKeys) -> Iterator[CentralServer]:
         yield s
 
 
-@pytest.fixture
-def journal(tmp_path: Path) -> Iterator[Journal]:
-    j = make_journal(tmp_path)
-    yield j
-    j.close()
+# the shared fixture: a real journal (this module's centre serves a trust list)
+journal = uplink_support.journal
 
 
 def installed_store(tmp_path: Path, keys: DemoKeys) -> TrustStore:
@@ -164,16 +162,10 @@ def test_trust_polling_is_jittered_and_conditional(tmp_path: Path, keys: DemoKey
     assert up.trust is not None
     trust = up.trust
 
-    async def scenario() -> None:
-        task = asyncio.create_task(trust.run())
-        while server.metrics.endpoint("trust-list")["requests"] < 6:
-            await asyncio.sleep(0.005)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        await up.aclose()
+    def polled_six_times() -> bool:
+        return server.metrics.endpoint("trust-list")["requests"] >= 6
 
-    asyncio.run(scenario())
+    asyncio.run(run_until_cancelled(trust.run(), polled_six_times, up))
     assert 0.0 <= sleep.delays[0] <= 10.0  # soon after start, jittered
     later = sleep.delays[1:6]
     assert all(240.0 <= d <= 360.0 for d in later)

@@ -4,7 +4,6 @@ acked only after 2xx, Retry-After, set-aside of other 4xx, pacing, oldest first.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from email.utils import formatdate
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from device.journal import Journal
 from sim.central import CentralPacing, CentralServer
+from tests.device import uplink_support
 from tests.device.uplink_support import (
     RecordingSleep,
     assert_exactly_once,
@@ -20,20 +20,11 @@ from tests.device.uplink_support import (
     fill,
     make_journal,
     make_uplink,
-    started,
 )
 
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[CentralServer]:
-    yield from started(tmp_path)
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Iterator[Journal]:
-    j = make_journal(tmp_path)
-    yield j
-    j.close()
+# the shared fixtures: a real stand-in centre, a real journal
+server = uplink_support.server
+journal = uplink_support.journal
 
 
 def test_batches_acked_only_after_2xx(server: CentralServer, journal: Journal) -> None:

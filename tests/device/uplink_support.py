@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from device.journal import Journal, NewRecord
 from device.uplink import Uplink, UplinkConfig
@@ -115,3 +117,33 @@ def started(tmp: Path, **kw: Any) -> Iterator[CentralServer]:
         yield server
     finally:
         server.stop()
+
+
+async def run_until_cancelled(loop: Coroutine[Any, Any, None], done: Callable[[], bool],
+                              uplink: Uplink) -> None:
+    """Run one of the uplink's loops as a task until ``done()``, cancel it (it must end
+    cancelled, not return or fail), then close ``uplink``."""
+    task = asyncio.create_task(loop)
+    while not done():
+        await asyncio.sleep(0.005)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await uplink.aclose()
+
+
+# Fixtures: a test module opts in with ``server = uplink_support.server`` (and so on).
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[CentralServer]:
+    """A stand-in centre on a real socket, with no trust list."""
+    yield from started(tmp_path)
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[Journal]:
+    """A real journal file for terminal ``t-1``."""
+    j = make_journal(tmp_path)
+    yield j
+    j.close()
