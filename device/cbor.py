@@ -1,9 +1,16 @@
 """A small, bounded CBOR (RFC 8949) decoder and a deterministic encoder.
 
 Written for untrusted input from a QR code: every length is checked against the bytes
-that remain, nesting depth and the total number of data items are capped, duplicate map
-keys and indefinite-length items are refused, and trailing bytes are an error. Tags are
-kept (:class:`Tag`); the caller decides what they mean.
+that remain (a short string's once it has been read, see :func:`_item`), nesting depth
+and the total number of data items are capped, duplicate map keys and indefinite-length
+items are refused, and trailing bytes are an error. Tags are kept (:class:`Tag`); the
+caller decides what they mean.
+
+It sits on the verifier's hot path (about 60 items per EU DCC), so the decoder is one
+recursive function per container with the common items (short strings, small ints)
+decoded inline, and a container's items are charged against ``max_items`` when its head
+is read. An input that is both malformed and over a limit may therefore be reported as
+over the limit (:class:`CBORLimitError`) rather than malformed.
 """
 
 from __future__ import annotations
@@ -41,7 +48,6 @@ class _Undefined:
 
 
 UNDEFINED = _Undefined()
-
 
 
 #: Header byte -> 1 + length for a short text string (0x60..0x77), else 0.
