@@ -73,7 +73,10 @@ class ScanHandoff:
         try:
             while not self.stop.is_set():
                 try:
-                    scan = await asyncio.wait_for(self._queue.get(), timeout=tick_s)
+                    # not asyncio.wait_for: on 3.11 it returns a result that lands as the
+                    # task is cancelled, losing the cancellation (the daemon's stop hung)
+                    async with asyncio.timeout(tick_s):
+                        scan = await self._queue.get()
                 except TimeoutError:
                     if on_idle is not None:
                         on_idle()
