@@ -366,6 +366,20 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path,
     )
 
 
+def secret_warnings(path: str | Path, cfg: DaemonConfig) -> list[str]:
+    """Warnings about secrets readable by others (the token lives in the config file)."""
+    out: list[str] = []
+    if cfg.uplink is not None and cfg.uplink.token:
+        try:
+            mode = Path(path).stat().st_mode
+        except OSError:
+            return out
+        if mode & 0o077:
+            out.append(f"{path} holds the uplink token but is readable by other users "
+                       f"(mode {mode & 0o777:o}); run: chmod 600 {path}")
+    return out
+
+
 def load_config(path: str | Path) -> DaemonConfig:
     """Read and validate a TOML configuration file. Raises ConfigError."""
     p = Path(path)

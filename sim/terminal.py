@@ -118,6 +118,7 @@ class SimSite:
                       "trust_poll_interval_s = 30.0\ntimeout_s = 5.0\n")
         self.config_path.write_text(CONFIG_TEMPLATE.format(sources=sources, uplink=uplink,
                                                            port=self.port))
+        self.config_path.chmod(0o600)  # it holds the uplink token
         return self.config_path
 
     # -- the daemon ------------------------------------------------------------------------

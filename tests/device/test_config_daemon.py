@@ -215,3 +215,21 @@ def test_sim_example_runs_the_daemon(tmp_path: Path) -> None:
     assert st["sources"][0]["name"].startswith("camera:")
     assert st["trust"]["version"] == 1
     assert st["uplink"]["configured"] is True
+
+
+def test_config_check_warns_when_the_token_is_readable_by_others(tmp_path: Path) -> None:
+    import shutil
+
+    src = Path(__file__).resolve().parents[2] / "configs" / "sim.toml"
+    cfg = tmp_path / "sim.toml"
+    shutil.copy(src, cfg)
+    scangate = str(Path(sys.executable).with_name("scangate"))
+    cfg.chmod(0o644)
+    loose = subprocess.run([scangate, "config", "check", str(cfg)], capture_output=True,
+                           text=True, timeout=60)
+    cfg.chmod(0o600)
+    tight = subprocess.run([scangate, "config", "check", str(cfg)], capture_output=True,
+                           text=True, timeout=60)
+    assert loose.returncode == 0 and tight.returncode == 0, loose.stderr + tight.stderr
+    assert f"chmod 600 {cfg}" in loose.stdout
+    assert "warning" not in tight.stdout

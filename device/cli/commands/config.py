@@ -26,10 +26,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _check(args: argparse.Namespace) -> int:
-    from device.config import load_config
+    from device.config import load_config, secret_warnings
 
     cfg = load_config(args.file)  # ConfigError -> "scangate: error: ..." and exit 2
     print(f"{args.file}: OK")
     print(cfg.summary())
+    for warning in secret_warnings(args.file, cfg):
+        print(f"warning: {warning}")
     sys.stdout.flush()
     return 0

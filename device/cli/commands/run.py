@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import logging
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
@@ -18,8 +21,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _run(args: argparse.Namespace) -> int:
-    from device.config import load_config
+    from device.config import load_config, secret_warnings
     from device.daemon.app import run_daemon
 
     cfg = load_config(args.config)
+    for warning in secret_warnings(args.config, cfg):
+        log.warning("%s", warning)
     return run_daemon(cfg)
