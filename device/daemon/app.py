@@ -122,8 +122,9 @@ class Daemon:
         if trust is None:
             log.error("no trust list installed at %s: every code will be denied "
                       "(unknown_key) until one is installed", cfg.trust.trust_list)
-        policy = VerifyPolicy(accept_yellow=cfg.policy.accept_yellow,
-                              stale_policy=cfg.policy.stale_policy)
+        # The verifier reports facts (status, stale warning); the site policy (yellow,
+        # stale list, profiles, anti-passback) is applied once, by SiteDecider.
+        policy = VerifyPolicy(accept_yellow=True, stale_policy="accept")
         self.verifier = Verifier(trust if trust is not None else (), policy=policy,
                                  clock=self.clock)
         for p in (cfg.journal.path.parent, cfg.timefloor_path.parent):

@@ -29,6 +29,7 @@ from device.daemon.decision import SiteDecider
 from device.daemon.metrics import Registry
 from device.sources.base import Scan
 from device.verdict import Reason, Verdict
+from device.verifier import WARNING_STALE
 
 log = logging.getLogger(__name__)
 
@@ -132,10 +133,6 @@ class Pipeline:
         self.m_journal_errors = r.counter("scangate_journal_errors_total",
                                           "Decisions the journal failed to record")
 
-    def trust_stale(self, t: float) -> bool:
-        trust = self.verifier.trust_list
-        return bool(trust is not None and trust.is_stale(t))
-
     async def handle(self, scan: Scan) -> Outcome:
         from device.journal.model import NewRecord
 
@@ -155,7 +152,7 @@ class Pipeline:
                 quality = str(getattr(tt.quality, "value", tt.quality))
         t1 = time.perf_counter()
         final = self.decider.decide(verdict, t_mono=scan.t_mono,
-                                    trust_stale=self.trust_stale(tt.t))
+                                    trust_stale=WARNING_STALE in verdict.warnings)
         rec = NewRecord(
             t_wall=tt.t, clock_quality=quality, source=scan.source, profile=final.profile,
             decision=final.decision.value, reason=final.reason.value, code_id=final.code_id,
