@@ -32,7 +32,7 @@ from typing import Any
 from device.journal import Journal, NewRecord
 from device.journal.sqlite_file import RECORD_COLUMNS
 from device.uplink import Uplink, UplinkConfig
-from device.verifier import Verifier
+from device.verify.verifier import Verifier
 
 TERMINAL = "bench-1"
 

@@ -35,7 +35,7 @@ from gpiozero.pins.mock import MockFactory, MockPin
 
 from device.config import load_config
 from device.daemon.app import Daemon
-from device.trustlist import TrustStore, load_root_key
+from device.verify.trustlist import TrustStore, load_root_key
 from sim.keys import make_demo_keys
 
 RELAY = 17

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from device.trustlist import TrustStore, load_root_key
+from device.verify.trustlist import TrustStore, load_root_key
 from sim.keys import make_demo_keys
 from sim.serial_pty import SimSerialReader
 

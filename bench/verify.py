@@ -30,10 +30,10 @@ from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import hashes  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
-from device import cose  # noqa: E402
-from device.codeformat import unwrap  # noqa: E402
-from device.trustlist import SignerKey  # noqa: E402
-from device.verifier import Verifier, parse_structure  # noqa: E402
+from device.verify.codecs import cose  # noqa: E402
+from device.verify.codeformat import unwrap  # noqa: E402
+from device.verify.trustlist import SignerKey  # noqa: E402
+from device.verify.verifier import Verifier, parse_structure  # noqa: E402
 from sim.keys import make_demo_keys  # noqa: E402
 
 GOAL = 0.6

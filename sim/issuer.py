@@ -12,8 +12,8 @@ import os
 import time
 from typing import Any
 
-from device import cbor, cose, keys
-from device.claims import (
+from device.verify import keys
+from device.verify.claims import (
     CLAIM_CTI,
     CLAIM_EXP,
     CLAIM_IAT,
@@ -25,7 +25,8 @@ from device.claims import (
     SG_VERSION,
     STATUSES,
 )
-from device.codeformat import PROFILE_SCANGATE, wrap
+from device.verify.codecs import cbor, cose
+from device.verify.codeformat import PROFILE_SCANGATE, wrap
 from sim.errors import SimError
 
 DEFAULT_ISS = "scangate-demo"

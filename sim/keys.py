@@ -16,10 +16,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from device import keys
 from device.errors import KeyLoadError
-from device.trustlist import SignerKey, TrustList, load_root_key
-from device.trustlist import sign_trust_list as _sign
+from device.verify import keys
+from device.verify.trustlist import SignerKey, TrustList, load_root_key
+from device.verify.trustlist import sign_trust_list as _sign
 from sim.errors import SimError
 from sim.issuer import DEFAULT_ISS, Issuer
 

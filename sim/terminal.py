@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from device.trustlist import TrustStore
+from device.verify.trustlist import TrustStore
 from sim.errors import SimError
 from sim.keys import DemoKeys, make_demo_keys
 

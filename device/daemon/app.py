@@ -27,11 +27,11 @@ from typing import Any
 from device import __version__
 from device.clock import Clock, SystemClock
 from device.config import DaemonConfig
-from device.daemon.decision import SiteDecider
 from device.daemon.metrics import Registry
 from device.daemon.notify import Notifier
 from device.daemon.pipeline import Outcome, Pipeline
 from device.daemon.status import StatusBoard
+from device.decide import SiteDecider
 from device.errors import ScangateError
 from device.sources.base import Scan, Source
 from device.web.hub import Hub
@@ -111,10 +111,9 @@ class Daemon:
         # Outputs first: a restart after a crash puts the gate in its safe state at once.
         self.gate = Gate(cfg.gate, pin_factory=self._pin_factory)
 
+        from device.clock.floor import TimeFloor
         from device.journal import Journal
-        from device.timefloor import TimeFloor
-        from device.trustlist import TrustStore, load_root_key
-        from device.verifier import Verifier, VerifyPolicy
+        from device.verify import TrustStore, Verifier, load_root_key
 
         root_key = load_root_key(cfg.trust.root_key)
         self.trust_store = TrustStore(cfg.trust.trust_list, root_key)
@@ -124,9 +123,7 @@ class Daemon:
                       "(unknown_key) until one is installed", cfg.trust.trust_list)
         # The verifier reports facts (status, stale warning); the site policy (yellow,
         # stale list, profiles, anti-passback) is applied once, by SiteDecider.
-        policy = VerifyPolicy(accept_yellow=True, stale_policy="accept")
-        self.verifier = Verifier(trust if trust is not None else (), policy=policy,
-                                 clock=self.clock)
+        self.verifier = Verifier(trust if trust is not None else (), clock=self.clock)
         for p in (cfg.journal.path.parent, cfg.timefloor_path.parent):
             p.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.timefloor = TimeFloor(cfg.timefloor_path, clock=self.clock)

@@ -23,13 +23,13 @@ from collections import Counter as CountDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from device.daemon.decision import SiteDecider
+from device.clock.floor import TrustedTime
 from device.daemon.metrics import Registry
+from device.journal.model import NewRecord, Record
 from device.sources.base import Scan
-from device.verdict import Reason, Verdict
-from device.verifier import WARNING_STALE
+from device.verify.verdict import Reason, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,40 @@ def code_hash(code_id: str | None) -> str | None:
     if code_id is None:
         return None
     return hashlib.sha256(code_id.encode("utf-8")).hexdigest()[:12]
+
+
+class Checks(Protocol):
+    """The verify stage (``device.verify.Verifier``)."""
+
+    def verify(self, payload: str | bytes, at: float | None = None) -> Verdict: ...
+
+
+class Decides(Protocol):
+    """The decision stage (``device.decide.SiteDecider``)."""
+
+    def decide(self, verdict: Verdict, *, t_mono: float) -> Verdict: ...
+
+
+class KnownTime(Protocol):
+    """The known-good time (``device.clock.TimeFloor``)."""
+
+    def now(self) -> TrustedTime: ...
+
+    def raise_to(self, t: float, source: str) -> None: ...
+
+
+class Records(Protocol):
+    """The journal (``device.journal.Journal``): durable before it returns."""
+
+    def record(self, rec: NewRecord) -> Record: ...
+
+
+class Actuates(Protocol):
+    """The gate outputs (``device.gate.Gate``)."""
+
+    def accept(self) -> None: ...
+
+    def deny(self) -> None: ...
 
 
 @dataclass
@@ -101,8 +135,8 @@ class Outcome:
 class Pipeline:
     """Decides scans. Parts are injected; ``handle(scan)`` is the whole path."""
 
-    def __init__(self, *, verifier: Any, decider: SiteDecider, timefloor: Any, journal: Any,
-                 gate: Any, publish: Callable[[str, dict[str, Any]], None],
+    def __init__(self, *, verifier: Checks, decider: Decides, timefloor: KnownTime,
+                 journal: Records, gate: Actuates, publish: Callable[[str, dict[str, Any]], None],
                  write_log: Callable[[str], None], registry: Registry,
                  monotonic: Callable[[], float] = time.monotonic,
                  journal_in_thread: bool = True) -> None:
@@ -134,8 +168,6 @@ class Pipeline:
                                           "Decisions the journal failed to record")
 
     async def handle(self, scan: Scan) -> Outcome:
-        from device.journal.model import NewRecord
-
         tt = self.timefloor.now()
         quality = str(getattr(tt.quality, "value", tt.quality))
         t0 = time.perf_counter()
@@ -144,22 +176,22 @@ class Pipeline:
                 and verdict.iat is not None and verdict.iat > tt.t):
             # Our clock is only a lower bound (docs/time.md): a genuine code's signed iat
             # proves the true time is at least iat. Decide at iat (exp still enforced).
-            again = self.verifier.verify(scan.payload, at=float(verdict.iat))
+            iat = float(verdict.iat)
+            again = self.verifier.verify(scan.payload, at=iat)
             if again.reason is not Reason.NOT_YET_VALID:
                 verdict = again
-                self.timefloor.raise_to(float(verdict.iat), "code-iat")
+                self.timefloor.raise_to(iat, "code-iat")
                 tt = self.timefloor.now()
                 quality = str(getattr(tt.quality, "value", tt.quality))
         t1 = time.perf_counter()
-        final = self.decider.decide(verdict, t_mono=scan.t_mono,
-                                    trust_stale=WARNING_STALE in verdict.warnings)
+        final = self.decider.decide(verdict, t_mono=scan.t_mono)
         rec = NewRecord(
             t_wall=tt.t, clock_quality=quality, source=scan.source, profile=final.profile,
             decision=final.decision.value, reason=final.reason.value, code_id=final.code_id,
             subject_ref=final.subject_ref, kid=final.kid.hex() if final.kid else None,
             latency_ms=round((self.monotonic() - scan.t_mono) * 1000, 3),
         )
-        record = None
+        record: Record | None = None
         error = None
         t2 = time.perf_counter()
         try:
@@ -180,13 +212,14 @@ class Pipeline:
         else:
             self.gate.deny()
         t_act = self.monotonic()
-        if record is not None and not getattr(record, "stored", True):
+        if record is not None and not record.stored:
             error = "not stored (journal quota or disk guard; loss counted)"
         out = Outcome(
             verdict=final, source=scan.source, t_wall=tt.t, clock_quality=quality,
             t_scan_mono=scan.t_mono, t_actuated_mono=t_act, verify_ms=(t1 - t0) * 1000,
             decision_ms=(t_act - scan.t_mono) * 1000, commit_ms=(t3 - t2) * 1000,
-            record_id=getattr(record, "record_id", None), seq=getattr(record, "seq", None),
+            record_id=record.record_id if record is not None else None,
+            seq=record.seq if record is not None else None,
             journal_error=error, t_decision_ms=time.time() * 1000,
         )
         self.decided += 1

@@ -10,21 +10,43 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from device import __version__
-from device.daemon.metrics import Labels
-
-if TYPE_CHECKING:
-    from device.daemon.app import Daemon
+from device.config import DaemonConfig
+from device.daemon.metrics import Labels, Registry
+from device.daemon.pipeline import Pipeline
+from device.web.hub import Hub
 
 log = logging.getLogger(__name__)
 
 CLOCK_STATES = ("synced", "floor", "unsure")
 
 
+class DaemonView(Protocol):
+    """What the status board reads of the daemon (``device.daemon.app.Daemon``)."""
+
+    config: DaemonConfig
+    registry: Registry
+    hub: Hub
+    started_mono: float
+    ready: bool
+    watchdog_pings: int
+    stop_event: asyncio.Event | None
+    pipeline: Pipeline | None
+    gate: Any
+    verifier: Any
+    timefloor: Any
+    journal: Any
+    uplink: Any
+    mux: Any
+
+    @property
+    def decided(self) -> int: ...
+
+
 class StatusBoard:
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: DaemonView) -> None:
         self.d = daemon
         self.stats: Any = None
         self.stats_error: str | None = None

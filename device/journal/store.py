@@ -48,7 +48,7 @@ from device.journal.sqlite_file import (
 )
 
 if TYPE_CHECKING:
-    from device.timefloor import TimeFloor
+    from device.clock.floor import TimeFloor
 
 log = logging.getLogger(__name__)
 

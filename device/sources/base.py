@@ -14,7 +14,7 @@ class Scan:
     payload: bytes
     source: str  # e.g. "camera:0", "serial:/dev/ttyACM0", "sim-camera"
     t_mono: float  # time.monotonic() when the payload was complete
-    t_wall: float  # time.time() at the same moment (untrusted; see device.timefloor)
+    t_wall: float  # time.time() at the same moment (untrusted; see device.clock.floor)
 
     @property
     def text(self) -> str:

@@ -10,7 +10,6 @@ a fresh capture thread takes over. Nothing of this stops other sources.
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
 import threading
 import time
@@ -22,6 +21,7 @@ from device.sources.base import Scan
 from device.sources.camera_registry import Camera, load_camera_class
 from device.sources.config import CameraSourceConfig
 from device.sources.handoff import ScanHandoff
+from device.sources.reconnect import ReaderHealth, Reconnector
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +58,11 @@ class CameraSource:
         self._lock = threading.Lock()
         self._gen = 0
         # status, written by the capture thread
-        self.connected = False
+        self.health = ReaderHealth()
         self.stalled = False
-        self.reopens = 0
-        self.open_failures = 0
         self.stalls = 0
         self.frames = 0
         self.drops = self._handoff.drops  # queue_full (the hand-off), decode_error (here)
-        self.last_error: str | None = None
         self._last_frame_t: float | None = None
         self._read_started_t: float | None = None
         self._frame_times: collections.deque[float] = collections.deque(maxlen=120)
@@ -110,48 +107,21 @@ class CameraSource:
         return gen == self._gen and not self._stop.is_set()
 
     def _worker(self, gen: int) -> None:
-        backoff = self._backoff_s
-        first = True
-        failures_in_row = 0
-        while self._current(gen):
-            if not first:
-                self.reopens += 1
-                log.info("camera %s: reopening in %.1f s", self.name, backoff)
-                if self._stop.wait(backoff):
-                    break
-                backoff = min(backoff * 2, self._backoff_cap_s)
-                if not self._current(gen):
-                    break
-            first = False
-            try:
-                cam = self._factory()
-                cam.open()
-            except Exception as exc:
-                self.open_failures += 1
-                failures_in_row += 1
-                self.last_error = str(exc)
-                # loud on the first failure in a row, then every 20th (no log flood)
-                if failures_in_row % 20 == 1:
-                    log.warning("camera %s cannot be opened: %s", self.name, exc)
-                else:
-                    log.debug("camera %s cannot be opened: %s", self.name, exc)
-                self.connected = False
-                continue
-            failures_in_row = 0
-            try:
-                if self._capture(gen, cam):
-                    backoff = self._backoff_s  # it delivered frames: start backoff afresh
-            except Exception as exc:
-                self.last_error = str(exc)
-                log.warning("camera %s failed: %s", self.name, exc)
-            finally:
-                if gen == self._gen:
-                    self.connected = False
-                with contextlib.suppress(Exception):
-                    cam.close()
+        loop: Reconnector[Camera] = Reconnector(
+            self.name, what="camera", stop=self._stop, health=self.health,
+            backoff_s=self._backoff_s, backoff_cap_s=self._backoff_cap_s, logger=log,
+            connected_on_open=False)  # connected = delivering frames
 
-    def _capture(self, gen: int, cam: Camera) -> bool:
-        """Read and decode until stop/stall/failure. True when at least one frame came."""
+        def open_camera() -> Camera:
+            cam = self._factory()
+            cam.open()
+            return cam
+
+        loop.run(open_camera, lambda cam: self._capture(gen, cam, loop), lambda cam: cam.close(),
+                 running=lambda: self._current(gen))
+
+    def _capture(self, gen: int, cam: Camera, loop: Reconnector[Camera]) -> None:
+        """Read and decode until stop, a stall (returns) or a failure (raises)."""
         opened_t = self._mono()
         got_frame = False
         while self._current(gen):
@@ -159,18 +129,17 @@ class CameraSource:
             frame = cam.read()
             now = self._mono()
             if not self._current(gen):  # abandoned while hung: leave the new capture be
-                return got_frame
+                return
             self._read_started_t = None
             if frame is None:
                 since = now - (self._last_frame_t if got_frame and self._last_frame_t else opened_t)
                 if since > self._stall_timeout_s:
                     self._report_stall(since)
-                    return got_frame
+                    return
                 continue
             if not got_frame:
                 got_frame = True
-                self.connected = True  # connected = delivering frames
-                self.last_error = None
+                loop.mark_connected()  # connected = delivering frames; backoff afresh
             self.stalled = False
             self.frames += 1
             self._last_frame_t = now
@@ -188,12 +157,11 @@ class CameraSource:
                 for p in payloads:
                     scan = Scan(payload=p, source=self.name, t_mono=t_mono, t_wall=t_wall)
                     self._handoff.emit(scan)
-        return got_frame
 
     def _report_stall(self, since: float) -> None:
         self.stalls += 1
         self.stalled = True
-        self.last_error = f"no frame for {since:.1f} s"
+        self.health.last_error = f"no frame for {since:.1f} s"
         log.warning("camera %s stalled: no frame for %.1f s; reopening", self.name, since)
 
     # -- the watchdog (event loop side) ---------------------------------------------------
@@ -206,14 +174,14 @@ class CameraSource:
         if hung <= self._stall_timeout_s:
             return
         self._read_started_t = None  # one report per hung read
-        self.connected = False
+        self.health.connected = False
         alive = sum(1 for t in self._handoff.threads if t.is_alive())
         if alive > self._max_hung_threads:
             # earlier captures are still stuck in the driver: do not pile up threads
             self.stalled = True
             return
         self._report_stall(hung)
-        self.reopens += 1
+        self.health.reopens += 1
         log.warning("camera %s: read hung for %.1f s; starting a new capture", self.name, hung)
         self._start_worker()
 
@@ -234,20 +202,21 @@ class CameraSource:
             "name": self.name,
             "kind": self.kind,
             "decoder": getattr(self._decoder, "name", "?"),
-            "connected": self.connected,
+            "connected": self.health.connected,
             "stalled": self.stalled,
             "fps": round(fps, 1),
             "frames": self.frames,
             "scans": self.scans_out,
-            "reopens": self.reopens,
-            "open_failures": self.open_failures,
+            "reopens": self.health.reopens,
+            "open_failures": self.health.open_failures,
+            "disconnects": self.health.disconnects,
             "stalls": self.stalls,
             "drops": dict(self.drops),
             "last_frame_age_s": None if last is None else round(now - last, 3),
             "decode_ms_median": round(decode[len(decode) // 2], 2) if decode else None,
-            "last_error": self.last_error,
+            "last_error": self.health.last_error,
         }
 
     async def close(self) -> None:
         await self._handoff.close()
-        self.connected = False
+        self.health.connected = False

@@ -13,7 +13,6 @@ reopened with backoff once it is back.
 from __future__ import annotations
 
 import collections
-import contextlib
 import errno
 import fcntl
 import logging
@@ -27,6 +26,7 @@ from typing import Any
 from device.sources.base import Scan
 from device.sources.config import KeyboardSourceConfig
 from device.sources.handoff import ScanHandoff
+from device.sources.reconnect import ReaderHealth, Reconnector
 from device.sources.serial_framing import Framer
 
 log = logging.getLogger(__name__)
@@ -100,13 +100,12 @@ class KeyboardWedgeSource:
         self._wall = wall
         self._handoff = ScanHandoff(queue_size=queue_size)
         self._stop = self._handoff.stop
-        self.connected = False
         self.grabbed = False
-        self.reopens = 0
-        self.open_failures = 0
-        self.disconnects = 0
+        self.health = ReaderHealth()
+        self._reconnect: Reconnector[int] = Reconnector(
+            self.name, what="keyboard reader", stop=self._stop, health=self.health,
+            backoff_s=cfg.reopen_backoff_s, backoff_cap_s=cfg.reopen_backoff_cap_s, logger=log)
         self.other_drops = self._handoff.drops  # drops outside the framer (queue_full)
-        self.last_error: str | None = None
         self._keys = KeyTranslator()
 
     @property
@@ -126,39 +125,12 @@ class KeyboardWedgeSource:
         return fd
 
     def _worker(self) -> None:
-        backoff = self.cfg.reopen_backoff_s
-        first = True
-        while not self._stop.is_set():
-            if not first:
-                if self._stop.wait(backoff):
-                    break
-                backoff = min(backoff * 2, self.cfg.reopen_backoff_cap_s)
-                self.reopens += 1
-            first = False
-            try:
-                fd = self._open()
-            except OSError as exc:
-                self.open_failures += 1
-                self.last_error = f"{self.cfg.device}: {exc.strerror or exc}"
-                if self.connected or self.open_failures == 1:
-                    log.warning("keyboard reader %s cannot be opened: %s", self.name, exc)
-                self.connected = False
-                continue
-            self.connected = True
-            self.last_error = None
-            backoff = self.cfg.reopen_backoff_s
-            try:
-                self._read_loop(fd)
-            except OSError as exc:
-                self.disconnects += 1
-                self.last_error = str(exc)
-                log.warning("keyboard reader %s lost: %s; reopening", self.name, exc)
-            finally:
-                self.connected = False
-                self.framer.reset("disconnected")
-                self._keys.shift = False
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+        self._reconnect.run(self._open, self._read_loop, self._close)
+
+    def _close(self, fd: int) -> None:
+        self.framer.reset("disconnected")
+        self._keys.shift = False
+        os.close(fd)
 
     def _read_loop(self, fd: int) -> None:
         pending = b""
@@ -203,16 +175,16 @@ class KeyboardWedgeSource:
             "name": self.name,
             "kind": self.kind,
             "device": self.cfg.device,
-            "connected": self.connected,
+            "connected": self.health.connected,
             "grabbed": self.grabbed,
-            "reopens": self.reopens,
-            "open_failures": self.open_failures,
-            "disconnects": self.disconnects,
+            "reopens": self.health.reopens,
+            "open_failures": self.health.open_failures,
+            "disconnects": self.health.disconnects,
             "scans": self.scans_out,
             "drops": dict(drops),
-            "last_error": self.last_error,
+            "last_error": self.health.last_error,
         }
 
     async def close(self) -> None:
         await self._handoff.close()
-        self.connected = False
+        self.health.connected = False

@@ -3,13 +3,13 @@
 The thread opens the port (``/dev/ttyACM0``, ``/dev/ttyUSB0``, ``/dev/serial/by-id/...``),
 reads whatever arrives, and feeds ``Framer``; each completed code goes to the event loop.
 An unplugged reader (the read fails, the device node disappears) is closed, reported and
-reopened with backoff once the node is back. Garbage is dropped with a counted reason.
+reopened with backoff once the node is back (``device.sources.reconnect``, the loop every
+reader shares). Garbage is dropped with a counted reason.
 """
 
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
 import os
 import time
@@ -21,6 +21,7 @@ import serial
 from device.sources.base import Scan
 from device.sources.config import SerialSourceConfig
 from device.sources.handoff import ScanHandoff
+from device.sources.reconnect import ReaderHealth, Reconnector
 from device.sources.serial_framing import Framer
 
 log = logging.getLogger(__name__)
@@ -58,13 +59,12 @@ class SerialSource:
         self._wall = wall
         self._handoff = ScanHandoff(queue_size=queue_size)
         self._stop = self._handoff.stop
-        self.connected = False
-        self.reopens = 0
-        self.open_failures = 0
-        self.disconnects = 0
+        self.health = ReaderHealth()
+        self._reconnect: Reconnector[serial.Serial] = Reconnector(
+            self.name, what="serial reader", stop=self._stop, health=self.health,
+            backoff_s=cfg.reopen_backoff_s, backoff_cap_s=cfg.reopen_backoff_cap_s, logger=log)
         self.bytes_in = 0
         self.other_drops = self._handoff.drops  # drops outside the framer (queue_full)
-        self.last_error: str | None = None
 
     @property
     def scans_out(self) -> int:
@@ -91,43 +91,11 @@ class SerialSource:
         )
 
     def _worker(self) -> None:
-        backoff = self.cfg.reopen_backoff_s
-        first = True
-        while not self._stop.is_set():
-            if not first:
-                if self._stop.wait(backoff):
-                    break
-                backoff = min(backoff * 2, self.cfg.reopen_backoff_cap_s)
-                self.reopens += 1
-            first = False
-            try:
-                port = self._open()
-            except (serial.SerialException, OSError, ValueError) as exc:
-                self.open_failures += 1
-                if self.connected or self.open_failures == 1 or self.open_failures % 50 == 0:
-                    log.warning("serial reader %s cannot be opened: %s", self.name, exc)
-                self.last_error = str(exc)
-                self.connected = False
-                continue
-            self.connected = True
-            self.last_error = None
-            backoff = self.cfg.reopen_backoff_s
-            log.info("serial reader %s opened", self.name)
-            try:
-                self._read_loop(port)
-            except (serial.SerialException, OSError) as exc:
-                self.disconnects += 1
-                self.last_error = str(exc)
-                log.warning("serial reader %s lost: %s; reopening", self.name, exc)
-            except Exception as exc:  # never let the thread die silently
-                self.disconnects += 1
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("serial reader %s: unexpected error; reopening", self.name)
-            finally:
-                self.connected = False
-                self.framer.reset("disconnected")
-                with contextlib.suppress(Exception):
-                    port.close()
+        self._reconnect.run(self._open, self._read_loop, self._close)
+
+    def _close(self, port: serial.Serial) -> None:
+        self.framer.reset("disconnected")
+        port.close()
 
     def _read_loop(self, port: serial.Serial) -> None:
         while not self._stop.is_set():
@@ -159,17 +127,17 @@ class SerialSource:
             "name": self.name,
             "kind": self.kind,
             "port": self.cfg.port,
-            "connected": self.connected,
-            "reopens": self.reopens,
-            "open_failures": self.open_failures,
-            "disconnects": self.disconnects,
+            "connected": self.health.connected,
+            "reopens": self.health.reopens,
+            "open_failures": self.health.open_failures,
+            "disconnects": self.health.disconnects,
             "bytes_in": self.bytes_in,
             "scans": self.scans_out,
             "drops": dict(drops),
             "discarded_bytes": self.framer.discarded_bytes,
-            "last_error": self.last_error,
+            "last_error": self.health.last_error,
         }
 
     async def close(self) -> None:
         await self._handoff.close()
-        self.connected = False
+        self.health.connected = False

@@ -23,9 +23,9 @@ from device.uplink.state import UplinkState
 
 if TYPE_CHECKING:
     from device.clock import Clock
+    from device.clock.floor import TimeFloor
     from device.journal import Journal
-    from device.timefloor import TimeFloor
-    from device.trustlist import TrustStore
+    from device.verify.trustlist import TrustStore
 
 log = logging.getLogger(__name__)
 

@@ -29,9 +29,9 @@ from device.uplink.trust_updates import TrustUpdater
 from device.uplink.uploader import Uploader
 
 if TYPE_CHECKING:
+    from device.clock.floor import TimeFloor
     from device.journal import Journal
-    from device.timefloor import TimeFloor
-    from device.trustlist import TrustList, TrustStore
+    from device.verify.trustlist import TrustList, TrustStore
 
 log = logging.getLogger(__name__)
 

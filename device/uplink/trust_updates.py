@@ -23,8 +23,8 @@ from device.uplink.state import UplinkState
 
 if TYPE_CHECKING:
     from device.clock import Clock
-    from device.timefloor import TimeFloor
-    from device.trustlist import TrustList, TrustStore
+    from device.clock.floor import TimeFloor
+    from device.verify.trustlist import TrustList, TrustStore
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import os
 import re
 from pathlib import Path
 
-from device.claims import STATUSES
+from device.verify.claims import STATUSES
 from sim.cli import run_guarded
 from sim.errors import SimError
 from sim.keys import DemoKeys

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from device.keys import kid_for_public_key
+from device.verify.keys import kid_for_public_key
 from sim.cli import run_guarded
 from sim.errors import SimError
 from sim.keys import DEFAULT_VALID_DAYS, DemoKeys, make_demo_keys

@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from device.verdict import REASON_TEXT, Reason
+from device.verify.verdict import REASON_TEXT, Reason
 from sim.cli import run_guarded
 from sim.people import Crowd, Person
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from device.config import DaemonConfig, load_config
 from device.sources.base import Scan
-from device.trustlist import TrustStore, load_root_key
+from device.verify.trustlist import TrustStore, load_root_key
 from sim.keys import DemoKeys, make_demo_keys
 
 

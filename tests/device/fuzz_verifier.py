@@ -25,11 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 with atheris.instrument_imports():
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from device import base45, cose
-    from device.codeformat import PREFIX_DCC, PREFIX_SCANGATE, PROFILE_DCC, PROFILE_SCANGATE
-    from device.trustlist import SignerKey
-    from device.verdict import Verdict
-    from device.verifier import Verifier
+    from device.verify.codecs import base45, cose
+    from device.verify.codeformat import PREFIX_DCC, PREFIX_SCANGATE, PROFILE_DCC, PROFILE_SCANGATE
+    from device.verify.trustlist import SignerKey
+    from device.verify.verdict import Verdict
+    from device.verify.verifier import Verifier
 
 NOW = 1_800_000_000.0
 _KEY = ec.derive_private_key(0x5CA9_6A7E, ec.SECP256R1())

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from device import cbor
+from device.verify.codecs import cbor
 
 
 @pytest.mark.parametrize(("hexdata", "value"), [  # RFC 8949 appendix A

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from device.cli.main import main
-from device.verdict import REASON_TEXT, Reason
+from device.verify.verdict import REASON_TEXT, Reason
 from sim.keys import DemoKeys, make_demo_keys
 from tests.device.verifier_fixtures import dcc_samples, ec_key, make_cert
 
@@ -106,6 +106,14 @@ def test_stale_trust_list_warns_and_can_deny(demo: DemoKeys) -> None:
     assert r.returncode == 1 and json.loads(r.stdout)["reason"] == "stale_trust_list"
 
 
+def test_yellow_on_a_stale_list_same_reason_as_the_daemon(demo: DemoKeys) -> None:
+    """One site policy (device.decide): stale list before yellow, as the daemon decides."""
+    yellow = demo.issuer().mint("yellow", now=2_000_000_000)
+    r = scangate("verify", *tl_args(demo), "--at", "2033-05-18T03:33:20Z", "--json",
+                 "--stale-policy", "deny", yellow)
+    assert r.returncode == 1 and json.loads(r.stdout)["reason"] == "stale_trust_list"
+
+
 @pytest.mark.parametrize(("args", "message"), [
     ([], "give --cert FILE"),
     (["--trust-list", "x.cose"], "needs --root-key"),
@@ -120,7 +128,7 @@ def test_usage_errors_exit_2_with_advice(tmp_path: Path, demo: DemoKeys, args: l
                                          message: str, capsys: pytest.CaptureFixture[str]) -> None:
     junk = tmp_path / "junk"
     junk.write_bytes(b"junk")
-    from device import keys
+    from device.verify import keys
 
     good = tmp_path / "good.pem"
     good.write_bytes(keys.public_key_pem(ec_key().public_key()))
@@ -138,7 +146,7 @@ def test_no_payload_on_stdin_is_a_usage_error(demo: DemoKeys) -> None:
 def test_cert_with_eku_via_cli(tmp_path: Path) -> None:
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from device.keys import kid_for_certificate
+    from device.verify.keys import kid_for_certificate
     from tests.device.verifier_fixtures import dcc_payload, resign
 
     s = SAMPLES["AT-1"]  # a vaccination certificate

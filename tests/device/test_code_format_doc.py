@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from device import cbor, cose
-from device.codeformat import unwrap
-from device.keys import kid_for_public_key, parse_public_key
-from device.trustlist import SignerKey
-from device.verdict import Reason
-from device.verifier import Verifier
+from device.verify.codecs import cbor, cose
+from device.verify.codeformat import unwrap
+from device.verify.keys import kid_for_public_key, parse_public_key
+from device.verify.trustlist import SignerKey
+from device.verify.verdict import Reason
+from device.verify.verifier import Verifier
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "code-format.md"
 

@@ -1,4 +1,4 @@
-"""device.codeformat: the zlib bound at its exact edge, and prefix splitting."""
+"""device.verify.codeformat: the zlib bound at its exact edge, and prefix splitting."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import zlib
 
 import pytest
 
-from device.codeformat import PREFIXES, Reject, bounded_decompress, split_prefix, unwrap
-from device.verdict import Reason
+from device.verify.codeformat import PREFIXES, Reject, bounded_decompress, split_prefix, unwrap
+from device.verify.verdict import Reason
 
 
 @pytest.mark.parametrize("size", [0, 1, 100, 4096])

@@ -181,7 +181,7 @@ def test_sim_example_runs_the_daemon(tmp_path: Path) -> None:
     from gpiozero.pins.mock import MockFactory
 
     from device.daemon.app import Daemon
-    from device.trustlist import TrustStore, load_root_key
+    from device.verify.trustlist import TrustStore, load_root_key
     from sim.keys import make_demo_keys
 
     (tmp_path / "configs").mkdir()

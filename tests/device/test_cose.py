@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from device import cbor, cose
+from device.verify.codecs import cbor, cose
 from tests.device.verifier_fixtures import ec_key, rsa_key
 
 
@@ -95,7 +95,7 @@ def test_raw_to_der_matches_cryptography(size: int, data: st.DataObject) -> None
 
 
 def test_fast_constructors_build_the_same_objects() -> None:
-    from device.claims import Claims, _new_claims
+    from device.verify.claims import Claims, _new_claims
 
     args = (b"\xa1\x01\x26", {1: -7}, {4: b"k"}, b"payload", b"s" * 64, -7, b"k")
     fast = cose._new_sign1(*args)

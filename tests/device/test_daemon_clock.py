@@ -11,7 +11,7 @@ from gpiozero.pins.mock import MockFactory
 from device.clock import ManualClock
 from device.daemon.app import Daemon
 from device.daemon.pipeline import Outcome
-from device.trustlist import TrustList, TrustStore, load_root_key
+from device.verify.trustlist import TrustList, TrustStore, load_root_key
 from sim.keys import DemoKeys, make_demo_keys
 from tests.device.daemon_kit import FedSource, asynctest, load, make_site
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from device.daemon.decision import PassbackMemory, SiteDecider, SitePolicy
-from device.verdict import Decision, Reason, Verdict
+from device.decide import PassbackMemory, SiteDecider, SitePolicy
+from device.verify.verdict import WARNING_STALE, Decision, Reason, Verdict
 
 
-def ok(profile: str = "scangate", status: str | None = "green", code_id: str | None = "c1"
-       ) -> Verdict:
+def ok(profile: str = "scangate", status: str | None = "green", code_id: str | None = "c1",
+       stale: bool = False) -> Verdict:
     return Verdict(decision=Decision.ACCEPT, reason=Reason.OK, profile=profile, status=status,
-                   code_id=code_id)
+                   code_id=code_id, warnings=(WARNING_STALE,) if stale else ())
 
 
 def test_verifier_denial_stands() -> None:
@@ -34,10 +34,10 @@ def test_yellow() -> None:
 
 def test_stale() -> None:
     deny = SiteDecider(SitePolicy(stale_policy="deny"))
-    assert deny.decide(ok(), t_mono=0, trust_stale=True).reason is Reason.STALE_TRUST_LIST
-    assert deny.decide(ok(code_id="c2"), t_mono=0, trust_stale=False).accepted
+    assert deny.decide(ok(stale=True), t_mono=0).reason is Reason.STALE_TRUST_LIST
+    assert deny.decide(ok(code_id="c2"), t_mono=0).accepted
     keep = SiteDecider(SitePolicy(stale_policy="accept"))
-    assert keep.decide(ok(), t_mono=0, trust_stale=True).accepted
+    assert keep.decide(ok(stale=True), t_mono=0).accepted
 
 
 def test_anti_passback_window() -> None:

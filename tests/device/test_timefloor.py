@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from device.clock import ManualClock
-from device.timefloor import BUILD_TIME, ClockQuality, TimeFloor
+from device.clock.floor import BUILD_TIME, ClockQuality, TimeFloor
 
 REAL = 1_800_000_000.0  # "true" time in these tests, after the build time
 BOOT = "boot-a"

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from device import cbor, cose
 from device.errors import KeyLoadError, TrustListError
-from device.trustlist import SignerKey, TrustList, TrustStore, load_root_key
+from device.verify.codecs import cbor, cose
+from device.verify.trustlist import SignerKey, TrustList, TrustStore, load_root_key
 from sim.keys import sign_trust_list
 from tests.device.verifier_fixtures import ec_key, make_cert, rsa_key
 
@@ -143,7 +143,7 @@ def test_load_of_a_corrupted_file_raises_and_install_recovers(
 
 
 def test_load_root_key(tmp_path: Path, root: Root) -> None:
-    from device import keys
+    from device.verify import keys
 
     pem = tmp_path / "root.pub.pem"
     pem.write_bytes(keys.public_key_pem(root.public_key()))

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from device.clock import ManualClock
+from device.clock.floor import TimeFloor
 from device.journal import Journal
-from device.timefloor import TimeFloor
-from device.trustlist import TrustStore
 from device.uplink import Uplink
+from device.verify.trustlist import TrustStore
 from sim.central import CentralServer
 from sim.keys import make_demo_keys
 from tests.device import uplink_support

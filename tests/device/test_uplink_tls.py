@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from device.clock import ManualClock
+from device.clock.floor import ClockQuality, TimeFloor
 from device.errors import KeyLoadError, UplinkError
-from device.timefloor import ClockQuality, TimeFloor
 from device.uplink.client import CentralClient, error_kind
 from device.uplink.tls import TerminalIdentity, build_ssl_context
 from sim.central import CentralServer

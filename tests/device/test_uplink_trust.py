@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from device.clock import ManualClock
+from device.clock.floor import TimeFloor
 from device.journal import Journal
-from device.timefloor import TimeFloor
-from device.trustlist import TrustList, TrustStore
 from device.uplink import Uplink
-from device.verdict import Decision
-from device.verifier import Verifier
+from device.verify.trustlist import TrustList, TrustStore
+from device.verify.verdict import Decision
+from device.verify.verifier import Verifier
 from sim.central import CentralServer
 from sim.keys import DemoKeys, make_demo_keys
 from tests.device import uplink_support

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from device import cbor
-from device.claims import CLAIM_EXP, CLAIM_HCERT, CLAIM_IAT
-from device.trustlist import SignerKey
-from device.verdict import Decision, Reason
-from device.verifier import Verifier
+from device.verify.claims import CLAIM_EXP, CLAIM_HCERT, CLAIM_IAT
+from device.verify.codecs import cbor
+from device.verify.trustlist import SignerKey
+from device.verify.verdict import Decision, Reason
+from device.verify.verifier import Verifier
 from tests.device.verifier_fixtures import (
     EKU_RECOV,
     EKU_TEST,
@@ -58,7 +58,7 @@ def test_sample_verifies_at_its_clock(sample: Any) -> None:
 
 
 def resign_payload(cose_bytes: bytes) -> bytes:
-    from device import cose
+    from device.verify.codecs import cose
 
     return cose.parse_sign1(cbor.decode(cose_bytes)).payload
 
@@ -97,7 +97,7 @@ def test_protected_kid_wins_over_unprotected() -> None:
     key = ec_key()
     cert = make_cert(key)
     kid = kid_of(cert)
-    from device import cose
+    from device.verify.codecs import cose
 
     msg = cose.parse_sign1(cbor.decode(s.cose_bytes()))
     signed = cbor.decode(cose.sign1(msg.payload, key, kid, unprotected={4: b"\x00" * 8}))
@@ -137,8 +137,8 @@ def test_key_usage_failure_comes_after_signature() -> None:
 
 
 def _resigned_kid(payload: str) -> bytes:
-    from device import cose
-    from device.codeformat import unwrap
+    from device.verify.codecs import cose
+    from device.verify.codeformat import unwrap
 
     return cose.parse_sign1(cbor.decode(unwrap(payload)[1])).kid or b""
 

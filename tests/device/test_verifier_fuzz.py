@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from device import base45, cbor, cose
-from device.claims import decode_claims
-from device.codeformat import (
+from device.verify.claims import decode_claims
+from device.verify.codecs import base45, cbor, cose
+from device.verify.codeformat import (
     MAX_DECOMPRESSED_BYTES,
     MAX_PAYLOAD_CHARS,
     PROFILE_DCC,
@@ -24,15 +24,15 @@ from device.codeformat import (
     unwrap,
     wrap,
 )
-from device.verdict import Decision, Reason, Verdict
-from device.verifier import Verifier
+from device.verify.verdict import Decision, Reason, Verdict
+from device.verify.verifier import Verifier
 from sim.issuer import Issuer
 from tests.device.verifier_fixtures import dcc_samples, ec_key
 
 NOW = 1_800_000_000.0
 ISSUER = Issuer(ec_key())
 DCC = next(s for s in dcc_samples() if s.name == "SE-1")
-VERIFIER = Verifier([ISSUER_KEY := __import__("device.trustlist", fromlist=["x"]).SignerKey
+VERIFIER = Verifier([ISSUER_KEY := __import__("device.verify.trustlist", fromlist=["x"]).SignerKey
                      .from_public_key(ISSUER.private_key.public_key(),
                                       profiles={"scangate"}), DCC.signer])
 GOOD_SG = ISSUER.mint("green", now=NOW)
@@ -208,7 +208,7 @@ _GOOD_LIST = __import__("sim.keys", fromlist=["x"]).sign_trust_list(
 @given(EDITS)
 def test_trust_list_parser_mutations(edits: list[tuple[int, int, int]]) -> None:
     from device.errors import TrustListError
-    from device.trustlist import TrustList
+    from device.verify.trustlist import TrustList
 
     data = _mutate(_GOOD_LIST, edits)
     try:
@@ -222,7 +222,7 @@ def test_trust_list_parser_mutations(edits: list[tuple[int, int, int]]) -> None:
 @given(st.binary(max_size=400))
 def test_trust_list_parser_random(data: bytes) -> None:
     from device.errors import TrustListError
-    from device.trustlist import TrustList
+    from device.verify.trustlist import TrustList
 
     with pytest.raises(TrustListError):
         TrustList.from_bytes(data, _ROOT.public_key())
@@ -233,7 +233,7 @@ def test_trust_list_parser_random(data: bytes) -> None:
                                                    b"-----BEGIN PUBLIC KEY-----\n\n"]))
 def test_key_file_parser(data: bytes) -> None:
     from device.errors import KeyLoadError
-    from device.keys import parse_public_key
+    from device.verify.keys import parse_public_key
 
     with pytest.raises(KeyLoadError):
         parse_public_key(data)

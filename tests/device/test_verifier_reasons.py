@@ -7,14 +7,15 @@ from typing import Any
 
 import pytest
 
-from device import base45, cbor, cose
-from device.claims import CLAIM_CTI, CLAIM_SCANGATE, SG_STATUS, SG_VERSION
 from device.clock import ManualClock
-from device.codeformat import MAX_DECOMPRESSED_BYTES, PROFILE_DCC, PROFILE_SCANGATE, wrap
+from device.decide import SiteDecider, SitePolicy
 from device.errors import ConfigError
-from device.trustlist import SignerKey, TrustList
-from device.verdict import Decision, Reason, Verdict
-from device.verifier import WARNING_STALE, Verifier, VerifyPolicy
+from device.verify.claims import CLAIM_CTI, CLAIM_SCANGATE, SG_STATUS, SG_VERSION
+from device.verify.codecs import base45, cbor, cose
+from device.verify.codeformat import MAX_DECOMPRESSED_BYTES, PROFILE_DCC, PROFILE_SCANGATE, wrap
+from device.verify.trustlist import SignerKey, TrustList
+from device.verify.verdict import WARNING_STALE, Decision, Reason, Verdict
+from device.verify.verifier import Verifier, VerifyPolicy
 from sim.issuer import Issuer
 from sim.keys import sign_trust_list
 from tests.device.verifier_fixtures import dcc_samples, ec_key, make_cert, resign
@@ -56,8 +57,12 @@ def world() -> World:
     return World()
 
 
-def verify(world: World, payload: str | bytes, at: float = NOW, **policy: Any) -> Verdict:
-    return Verifier(world.trust, policy=VerifyPolicy(**policy)).verify(payload, at=at)
+def verify(world: World, payload: str | bytes, at: float = NOW, *,
+           clock_skew_s: float = 60.0, **site: Any) -> Verdict:
+    """The verifier's facts, then the site policy (``site``: SitePolicy fields) on them."""
+    facts = Verifier(world.trust, policy=VerifyPolicy(clock_skew_s=clock_skew_s)).verify(
+        payload, at=at)
+    return SiteDecider(SitePolicy(anti_passback_s=0, **site)).decide(facts, t_mono=0)
 
 
 def test_ok_scangate(world: World) -> None:
@@ -227,6 +232,9 @@ def test_revoked(world: World) -> None:
 
 
 def test_status_yellow_and_red(world: World) -> None:
+    # the verifier reports yellow as a fact; the site policy denies it by default
+    facts = Verifier(world.trust).verify(world.mint("yellow"), at=NOW)
+    assert facts.reason is Reason.OK and facts.status == "yellow"
     assert verify(world, world.mint("yellow")).reason is Reason.STATUS_YELLOW
     v = verify(world, world.mint("yellow"), accept_yellow=True)
     assert v.reason is Reason.OK and v.status == "yellow"
@@ -260,7 +268,20 @@ def test_stale_list_warns_or_denies(world: World) -> None:
 
 def test_policy_validation() -> None:
     with pytest.raises(ConfigError):
-        VerifyPolicy(stale_policy="maybe")
+        SitePolicy(stale_policy="maybe")
+    with pytest.raises(ConfigError):
+        SitePolicy(accepted_profiles=frozenset({"eu-dcc", "other"}))
+    with pytest.raises(ConfigError):
+        VerifyPolicy(clock_skew_s=-1)
+
+
+def test_yellow_on_a_stale_list_gets_one_reason_everywhere(world: World) -> None:
+    """Stale list before yellow: the rule order of device.decide (the daemon's and CLI's)."""
+    stale_at = NOW + 86400 + 1
+    code = world.mint("yellow", now=stale_at)
+    assert verify(world, code, at=stale_at, stale_policy="deny").reason is (
+        Reason.STALE_TRUST_LIST)
+    assert verify(world, code, at=stale_at).reason is Reason.STATUS_YELLOW
 
 
 def test_default_time_is_the_injected_clock(world: World) -> None:
@@ -288,7 +309,7 @@ def test_bytes_payload_and_line_endings(world: World) -> None:
 
 
 def test_never_raises_on_internal_error(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    import device.verifier as vmod
+    import device.verify.verifier as vmod
 
     def boom(*a: object, **k: object) -> object:
         raise RuntimeError("boom")

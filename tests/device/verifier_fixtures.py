@@ -16,9 +16,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from device import base45, cbor, cose, keys
-from device.codeformat import PROFILE_DCC, wrap
-from device.trustlist import SignerKey
+from device.verify import keys
+from device.verify.codecs import base45, cbor, cose
+from device.verify.codeformat import PROFILE_DCC, wrap
+from device.verify.trustlist import SignerKey
 
 DCC_DIR = Path(__file__).resolve().parents[1] / "data" / "dcc"
 EKU_TEST = "1.3.6.1.4.1.1847.2021.1.1"

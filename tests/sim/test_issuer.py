@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from device import base45
 from device.clock import ManualClock
-from device.codeformat import MAX_PAYLOAD_CHARS
-from device.keys import kid_for_public_key
-from device.verdict import Reason
-from device.verifier import Verifier
+from device.verify.codecs import base45
+from device.verify.codeformat import MAX_PAYLOAD_CHARS
+from device.verify.keys import kid_for_public_key
+from device.verify.verdict import Reason
+from device.verify.verifier import Verifier
 from sim.errors import SimError
 from sim.issuer import Issuer, subject_ref_for
 from sim.keys import DemoKeys, make_demo_keys
@@ -72,12 +72,12 @@ def test_mint_refuses_bad_arguments(demo: DemoKeys, kw: dict[str, object], msg: 
 
 def test_write_trust_list_new_version(demo: DemoKeys, tmp_path: Path) -> None:
     other = Issuer(__import__("tests.device.verifier_fixtures", fromlist=["x"]).ec_key())
-    from device.trustlist import SignerKey
+    from device.verify.trustlist import SignerKey
 
     extra = SignerKey.from_public_key(other.private_key.public_key(), profiles={"scangate"})
     path = tmp_path / "v2.cose"
     demo.write_trust_list(2, issued_at=NOW, extra_keys=[extra], revoked=["CD" * 16], path=path)
-    from device.trustlist import TrustList
+    from device.verify.trustlist import TrustList
 
     tl = TrustList.from_bytes(path.read_bytes(), demo.root_public_key())
     assert tl.version == 2 and len(tl.keys) == 2 and tl.revoked == {"cd" * 16}

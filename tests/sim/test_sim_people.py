@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from device.daemon.decision import SiteDecider, SitePolicy
 from device.daemon.pipeline import code_hash
-from device.verifier import Verifier
+from device.decide.decider import SiteDecider, SitePolicy
+from device.verify.verifier import Verifier
 from sim.keys import make_demo_keys
 from sim.people import KINDS, Crowd
 

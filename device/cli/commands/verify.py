@@ -6,13 +6,22 @@ import argparse
 import datetime as dt
 import json
 import sys
+import time
 from collections.abc import Iterator
 
+from device.decide import SiteDecider, SitePolicy
 from device.errors import TrustListError
-from device.keys import load_public_key
-from device.trustlist import PROFILES, SignerKey, TrustList, load_root_key
-from device.verdict import REASON_TEXT, Verdict
-from device.verifier import WARNING_STALE, Verifier, VerifyPolicy
+from device.verify import (
+    REASON_TEXT,
+    WARNING_STALE,
+    SignerKey,
+    TrustList,
+    Verdict,
+    Verifier,
+    load_root_key,
+)
+from device.verify.keys import load_public_key
+from device.verify.trustlist import PROFILES
 
 EXIT_OK, EXIT_DENIED, EXIT_USAGE = 0, 1, 2
 
@@ -129,12 +138,15 @@ def run(args: argparse.Namespace) -> int:
             raise TrustListError(f"cannot read trust list {args.trust_list}: "
                                  f"{exc.strerror or exc}") from exc
         trust = TrustList.from_bytes(data, root)
-    policy = VerifyPolicy(accept_yellow=args.accept_yellow, stale_policy=args.stale_policy)
-    verifier = Verifier(trust, policy=policy, extra_keys=extra)
+    verifier = Verifier(trust, extra_keys=extra)
+    # The site's rules, as the daemon applies them (yellow, stale list); no anti-passback:
+    # this command checks codes, it does not guard a gate.
+    decider = SiteDecider(SitePolicy(accept_yellow=args.accept_yellow,
+                                     stale_policy=args.stale_policy, anti_passback_s=0))
     count = denied = 0
     warned = False
     for payload in _payloads(args):
-        v = verifier.verify(payload, at=at)
+        v = decider.decide(verifier.verify(payload, at=at), t_mono=time.monotonic())
         count += 1
         denied += not v.accepted
         if WARNING_STALE in v.warnings and not warned and verifier.trust_list is not None:

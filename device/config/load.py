@@ -1,4 +1,4 @@
-"""The terminal's configuration: one TOML file, validated at start into frozen dataclasses.
+"""Reading the TOML file into a ``DaemonConfig``: every section validated, unknown keys refused.
 
 A bad value raises ``ConfigError`` naming the key, the value and what is allowed;
 unknown keys are errors too (a typo must not silently fall back to a default).
@@ -9,213 +9,27 @@ See docs/operations.md for the reference of every key.
 
 from __future__ import annotations
 
-import math
-import os
 import tomllib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from device.daemon.decision import PROFILES, STALE_POLICIES, SitePolicy
+from device.config.model import (
+    DaemonConfig,
+    JournalConfig,
+    ScreenConfig,
+    SourceSpec,
+    TrustConfig,
+)
+from device.config.sources import parse_source
+from device.config.tables import Table, wrap
+from device.decide.policy import PROFILES, STALE_POLICIES, SitePolicy
 from device.errors import ConfigError
 from device.gate.factory import PIN_FACTORIES
 from device.gate.outputs import PULLS, RELAY_MODES, GateConfig
 
-T = TypeVar("T")
-_MISSING: Any = object()
-
-
-# --------------------------------------------------------------------------- tables
-
-
-class Table:
-    """One TOML table being read: typed getters that name the key in every error."""
-
-    def __init__(self, data: Mapping[str, Any], prefix: str, base_dir: Path) -> None:
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"{prefix or 'top level'}: must be a table, got {data!r}")
-        self.data = dict(data)
-        self.prefix = prefix
-        self.base_dir = base_dir
-        self.used: set[str] = set()
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}.{name}" if self.prefix else name
-
-    def has(self, name: str) -> bool:
-        return name in self.data
-
-    def raw(self, name: str, default: Any = _MISSING) -> Any:
-        self.used.add(name)
-        if name in self.data:
-            return self.data[name]
-        if default is _MISSING:
-            raise ConfigError(f"{self.key(name)}: missing (required)")
-        return default
-
-    def _bad(self, name: str, value: Any, allowed: str) -> ConfigError:
-        return ConfigError(f"{self.key(name)} = {value!r}: {allowed}")
-
-    def str_(self, name: str, default: Any = _MISSING, *, choices: tuple[str, ...] = (),
-             nonempty: bool = True) -> Any:
-        value = self.raw(name, default)
-        if value is None and default is None:
-            return None
-        if not isinstance(value, str) or (nonempty and not value):
-            raise self._bad(name, value, "must be a non-empty string")
-        if choices and value not in choices:
-            raise self._bad(name, value, f"allowed: {', '.join(choices)}")
-        return value
-
-    def bool_(self, name: str, default: Any = _MISSING) -> bool:
-        value = self.raw(name, default)
-        if not isinstance(value, bool):
-            raise self._bad(name, value, "must be true or false")
-        return value
-
-    def int_(self, name: str, default: Any = _MISSING, *, lo: int | None = None,
-             hi: int | None = None) -> Any:
-        value = self.raw(name, default)
-        if value is None and default is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self._bad(name, value, "must be an integer")
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise self._bad(name, value, f"must be between {lo} and {hi}")
-        return value
-
-    def num(self, name: str, default: Any = _MISSING, *, lo: float | None = None,
-            hi: float | None = None, lo_open: bool = False) -> float:
-        value = self.raw(name, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
-            value
-        ):
-            raise self._bad(name, value, "must be a number")
-        if lo is not None and (value < lo or (lo_open and value == lo)):
-            raise self._bad(name, value, f"must be {'>' if lo_open else '>='} {lo}")
-        if hi is not None and value > hi:
-            raise self._bad(name, value, f"must be <= {hi}")
-        return float(value)
-
-    def pin(self, name: str, default: Any = _MISSING) -> Any:
-        value = self.raw(name, default)
-        if value is None and default is None:
-            return None
-        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 53:
-            return value
-        if isinstance(value, str) and value and len(value) <= 32:
-            return value
-        raise self._bad(name, value, "a BCM GPIO number 0..53 or a gpiozero pin name "
-                        "such as \"GPIO17\" or \"BOARD11\"")
-
-    def path(self, name: str, default: Any = _MISSING) -> Any:
-        value = self.raw(name, default)
-        if value is None and default is None:
-            return None
-        if isinstance(value, Path):
-            return value
-        if not isinstance(value, str) or not value:
-            raise self._bad(name, value, "must be a file path (string)")
-        p = Path(value).expanduser()
-        return Path(os.path.normpath(p if p.is_absolute() else (self.base_dir / p)))
-
-    def sub(self, name: str, *, required: bool = False) -> Table:
-        value = self.raw(name, _MISSING if required else {})
-        return Table(value, self.key(name), self.base_dir)
-
-    def done(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
-            allowed = ", ".join(sorted(self.used))
-            raise ConfigError(
-                f"{self.key(unknown[0])}: unknown key (allowed in "
-                f"{self.prefix or 'the top level'}: {allowed})"
-            )
-
-
-def _wrap(key: str, build: Callable[[], T]) -> T:
-    """Build another part's dataclass; its own ValueError becomes a ConfigError."""
-    try:
-        return build()
-    except (TypeError, ValueError) as exc:  # ConfigError is a ValueError too
-        msg = str(exc)
-        raise ConfigError(msg if msg.startswith(key) else f"{key}: {msg}") from exc
-
-
-# --------------------------------------------------------------------------- sections
-
-
-@dataclass(frozen=True, kw_only=True)
-class SourceSpec:
-    """One scan source: ``kind`` (camera | serial) and its validated options."""
-
-    kind: str
-    options: Mapping[str, Any]
-    config: Any = None  # the scan-input part's own config object, when it has one
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrustConfig:
-    root_key: Path
-    trust_list: Path
-
-
-@dataclass(frozen=True, kw_only=True)
-class JournalConfig:
-    path: Path
-    quota_bytes: int = 512 * 2**20
-    retention_s: float = 7 * 86400.0
-    min_free_bytes: int = 64 * 2**20
-
-
-@dataclass(frozen=True, kw_only=True)
-class ScreenConfig:
-    enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int = 8080
-    verdict_display_s: float = 4.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class DaemonConfig:
-    terminal_id: str
-    state_dir: Path
-    sources: tuple[SourceSpec, ...]
-    decoder: str
-    dedupe_window_s: float
-    gate: GateConfig
-    policy: SitePolicy
-    trust: TrustConfig
-    journal: JournalConfig
-    timefloor_path: Path
-    screen: ScreenConfig
-    uplink: Any = None  # device.uplink.config.UplinkConfig | None (no [uplink]: offline only)
-    source_file: Path | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    def summary(self) -> str:
-        srcs = ", ".join(
-            f"{s.kind}:{s.options.get('port') or s.options.get('device', '')}".rstrip(":")
-            for s in self.sources
-        ) or "none"
-        up = self.uplink.base_url if self.uplink is not None else "off (offline only)"
-        return (
-            f"terminal {self.terminal_id}: sources [{srcs}], decoder {self.decoder}, "
-            f"gate {self.gate.pin_factory} relay {self.gate.relay_mode}, "
-            f"profiles {sorted(self.policy.accepted_profiles)}, "
-            f"yellow {'accepted' if self.policy.accept_yellow else 'denied'}, "
-            f"anti-passback {self.policy.anti_passback_s / 60:g} min, "
-            f"stale list {self.policy.stale_policy}, journal {self.journal.path}, "
-            f"uplink {up}, screen http://{self.screen.host}:{self.screen.port}/"
-        )
-
-
-# --------------------------------------------------------------------------- parsing
 
 def _parse_sources(top: Table, default_decoder: str) -> tuple[SourceSpec, ...]:
-    from device.daemon.sourcecfg import parse_source  # scan-input config, see there
-
     raw = top.raw("sources", [])
     if not isinstance(raw, list):
         raise ConfigError(f"sources = {raw!r}: must be an array of tables ([[sources]])")
@@ -303,7 +117,7 @@ def _parse_uplink(t: Table, terminal_id: str) -> Any:
     if t.has("allow_insecure_http"):
         kw["allow_insecure_http"] = t.bool_("allow_insecure_http")
     t.done()
-    return _wrap("uplink", lambda: UplinkConfig(**kw))
+    return wrap("uplink", lambda: UplinkConfig(**kw))
 
 
 def parse_config(data: Mapping[str, Any], *, base_dir: Path,

@@ -45,7 +45,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from device.clock import Clock, SystemClock
+from device.clock.clocks import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 

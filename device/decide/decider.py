@@ -1,7 +1,8 @@
 """Site policy, applied AFTER the verifier. Pure code: no I/O, no clock of its own.
 
-The verifier says whether a code is genuine and valid; the site decides whether it
-opens *this* gate:
+The verifier says whether a code is genuine and valid (and reports facts: its status
+colour, a ``trust_list_stale`` warning); the site decides whether it opens *this* gate.
+The rules, in this order (the first that applies gives the reason):
 
 1. a verifier DENY stands as it is (its reason is the first stage that failed);
 2. the code's profile must be in ``accepted_profiles`` → ``profile_not_accepted``;
@@ -10,56 +11,16 @@ opens *this* gate:
 5. anti-passback: the same code id ACCEPTED here within ``anti_passback_s`` →
    ``replayed`` (a screenshot handed back through the queue).
 
+This is the one place these rules live: the daemon and ``scangate verify`` both use it.
 Anti-passback uses monotonic time (the wall clock is untrusted) and lives in memory:
 after a restart the window starts empty (documented in docs/daemon.md).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from dataclasses import dataclass, field
-
-from device.verdict import Reason, Verdict
-
-PROFILES = ("scangate", "eu-dcc")
-STALE_POLICIES = ("accept", "deny")
-
-
-@dataclass(frozen=True, kw_only=True)
-class SitePolicy:
-    accept_yellow: bool = False
-    accepted_profiles: frozenset[str] = field(default_factory=lambda: frozenset(PROFILES))
-    anti_passback_s: float = 300.0  # 0 disables anti-passback
-    stale_policy: str = "accept"  # "accept" (keep deciding, warn loudly) | "deny"
-
-
-class PassbackMemory:
-    """Code ids accepted recently, oldest first; bounded in size and by the window."""
-
-    def __init__(self, window_s: float, *, max_entries: int = 100_000) -> None:
-        self.window_s = window_s
-        self.max_entries = max_entries
-        self._seen: OrderedDict[str, float] = OrderedDict()
-
-    def _prune(self, t_mono: float) -> None:
-        while self._seen:
-            code_id, t = next(iter(self._seen.items()))
-            if t_mono - t < self.window_s and len(self._seen) <= self.max_entries:
-                break
-            del self._seen[code_id]
-
-    def seen_within(self, code_id: str, t_mono: float) -> bool:
-        self._prune(t_mono)
-        t = self._seen.get(code_id)
-        return t is not None and t_mono - t < self.window_s
-
-    def remember(self, code_id: str, t_mono: float) -> None:
-        self._seen[code_id] = t_mono
-        self._seen.move_to_end(code_id)
-        self._prune(t_mono)
-
-    def __len__(self) -> int:
-        return len(self._seen)
+from device.decide.passback import PassbackMemory
+from device.decide.policy import SitePolicy
+from device.verify.verdict import WARNING_STALE, Reason, Verdict
 
 
 class SiteDecider:
@@ -69,7 +30,7 @@ class SiteDecider:
         self.policy = policy
         self.passback = PassbackMemory(policy.anti_passback_s, max_entries=max_entries)
 
-    def decide(self, verdict: Verdict, *, t_mono: float, trust_stale: bool = False) -> Verdict:
+    def decide(self, verdict: Verdict, *, t_mono: float) -> Verdict:
         """The final verdict for this gate. ``t_mono``: when the code was read."""
         if not verdict.accepted:
             return verdict
@@ -79,7 +40,7 @@ class SiteDecider:
                 Reason.PROFILE_NOT_ACCEPTED,
                 f"profile {verdict.profile!r} not accepted at this site",
             )
-        if trust_stale and p.stale_policy == "deny":
+        if WARNING_STALE in verdict.warnings and p.stale_policy == "deny":
             return verdict.with_reason(
                 Reason.STALE_TRUST_LIST, "trust list is past its expiry; site policy denies"
             )

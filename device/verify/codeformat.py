@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import zlib
 
-from device import base45
-from device.verdict import Reason
+from device.verify.codecs import base45
+from device.verify.verdict import Reason
 
 PROFILE_SCANGATE = "scangate"
 PROFILE_DCC = "eu-dcc"

@@ -21,17 +21,16 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from device.config.model import SourceSpec
+from device.config.tables import Table, wrap
 from device.errors import ConfigError
 from device.sources.config import (
     CameraSourceConfig,
     KeyboardSourceConfig,
     SerialSourceConfig,
 )
-
-if TYPE_CHECKING:
-    from device.config import SourceSpec, Table
 
 SOURCE_KINDS = ("camera", "serial", "keyboard")
 _CLASSES: dict[str, type] = {"camera": CameraSourceConfig, "serial": SerialSourceConfig,
@@ -69,8 +68,6 @@ def _coerce(t: Table, name: str, value: Any, hint: Any) -> Any:
 
 
 def parse_source(t: Table, *, default_decoder: str = "zxing") -> SourceSpec:
-    from device.config import SourceSpec, _wrap
-
     kind = t.str_("type", choices=SOURCE_KINDS)
     cls = _CLASSES[kind]
     hints = typing.get_type_hints(cls)
@@ -91,5 +88,5 @@ def parse_source(t: Table, *, default_decoder: str = "zxing") -> SourceSpec:
         raise ConfigError(f"{t.key(key)}: missing ({hint})")
     if kind == "camera":
         kw.setdefault("decoder", default_decoder)
-    cfg = _wrap(t.prefix, lambda: cls(**kw))
+    cfg = wrap(t.prefix, lambda: cls(**kw))
     return SourceSpec(kind=kind, options=dict(kw), config=cfg)

@@ -18,8 +18,9 @@ from typing import Any
 
 from cryptography import x509
 
-from device import cbor, cose, keys
 from device.errors import KeyLoadError, TrustListError
+from device.verify import keys
+from device.verify.codecs import cbor, cose
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The clock seam. Time is untrusted: see ``device.timefloor`` for the known-good floor.
+"""The clock seam. Time is untrusted: see ``device.clock.floor`` for the known-good floor.
 
 ``SystemClock`` is the real backend; ``ManualClock`` is a fake that tests and the
 simulator drive (like gpiozero's MockFactory, it ships with the product).

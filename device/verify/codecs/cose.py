@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from device import cbor
+from device.verify.codecs import cbor
 
 ALG_ES256 = -7
 ALG_ES384 = -35
@@ -61,11 +61,11 @@ class Sign1:
         return sig_structure(self.protected_bytes, self.payload, external_aad)
 
 
-# Sign1(...) without the frozen dataclass __init__ (see device.claims._new_claims).
+# Sign1(...) without the frozen dataclass __init__ (see device.verify.claims._new_claims).
 _SIGN1_FIELDS = ("protected_bytes", "protected", "unprotected", "payload", "signature", "alg",
                  "kid")
 if tuple(f.name for f in fields(Sign1)) != _SIGN1_FIELDS:  # pragma: no cover
-    raise RuntimeError("device.cose: update _SIGN1_FIELDS and _new_sign1 to match Sign1")
+    raise RuntimeError("cose: update _SIGN1_FIELDS and _new_sign1 to match Sign1")
 _new = object.__new__
 (_set_protected_bytes, _set_protected, _set_unprotected, _set_payload, _set_signature, _set_alg,
  _set_kid) = (Sign1.__dict__[n].__set__ for n in _SIGN1_FIELDS)

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+#: The verifier's warning when the trust list is past its expiry (the site decides).
+WARNING_STALE = "trust_list_stale"
+
 
 class Decision(StrEnum):
     ACCEPT = "accept"
@@ -29,9 +32,9 @@ class Reason(StrEnum):
     NOT_YET_VALID = "not_yet_valid"
     EXPIRED = "expired"
     REVOKED = "revoked"
-    STATUS_YELLOW = "status_yellow"
     STATUS_RED = "status_red"
-    # Decided by the daemon's site policy, after the verifier:
+    # Decided by the site policy (device.decide), after the verifier:
+    STATUS_YELLOW = "status_yellow"
     REPLAYED = "replayed"
     PROFILE_NOT_ACCEPTED = "profile_not_accepted"
     STALE_TRUST_LIST = "stale_trust_list"

@@ -2,7 +2,11 @@
 
 Stages, in order (the reason is the first that fails): prefix -> Base45 -> zlib ->
 CBOR/COSE/CWT structure -> key lookup -> signature -> key usage -> validity window ->
-revocation -> status. ``verify`` never raises. See ``docs/verifier-api.md``.
+revocation -> status red. ``verify`` never raises. See ``docs/verifier-api.md``.
+
+The verifier reports facts: a genuine, valid yellow code is ACCEPT with ``status``
+"yellow", and a trust list past its expiry adds the ``trust_list_stale`` warning. What a
+site does with them (yellow, stale list, profiles, anti-passback) is ``device.decide``.
 """
 
 from __future__ import annotations
@@ -14,13 +18,13 @@ from typing import Any
 
 from cryptography import x509
 
-from device import cbor, cose
-from device.claims import Claims, decode_claims
 from device.clock import Clock, SystemClock
-from device.codeformat import PROFILE_DCC, Reject, unwrap
 from device.errors import ConfigError
-from device.trustlist import SignerKey, TrustList
-from device.verdict import Decision, Reason, Verdict
+from device.verify.claims import Claims, decode_claims
+from device.verify.codecs import cbor, cose
+from device.verify.codeformat import PROFILE_DCC, Reject, unwrap
+from device.verify.trustlist import SignerKey, TrustList
+from device.verify.verdict import WARNING_STALE, Decision, Reason, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +37,6 @@ DCC_EKU: dict[str, str] = {
     "1.3.6.1.4.1.0.1847.2021.1.2": "v",
     "1.3.6.1.4.1.0.1847.2021.1.3": "r",
 }
-WARNING_STALE = "trust_list_stale"
 SUPPORTED_ALGS = frozenset(cose.ALG_NAMES)
 _COSE_MAX_DEPTH = 6
 _COSE_MAX_ITEMS = 64
@@ -41,16 +44,12 @@ _COSE_MAX_ITEMS = 64
 
 @dataclass(frozen=True)
 class VerifyPolicy:
-    """Site policy the verifier applies itself. ``stale_policy``: "accept" or "deny"."""
+    """How the verifier checks (not what a site accepts: that is ``device.decide``)."""
 
-    accept_yellow: bool = False
-    stale_policy: str = "accept"
     clock_skew_s: float = 60.0  # an iat this far in the future is still accepted
 
     def __post_init__(self) -> None:
-        if self.stale_policy not in ("accept", "deny"):
-            raise ConfigError(f"stale_policy={self.stale_policy!r}: use 'accept' or 'deny'")
-        if self.clock_skew_s < 0:
+        if not self.clock_skew_s >= 0:
             raise ConfigError(f"clock_skew_s={self.clock_skew_s!r}: must be >= 0")
 
 
@@ -128,10 +127,6 @@ class Verifier:
             verdict = self._verify(state, payload, now)
             if state.trust is not None and state.trust.is_stale(now):
                 verdict = replace(verdict, warnings=(*verdict.warnings, WARNING_STALE))
-                if self._policy.stale_policy == "deny" and verdict.accepted:
-                    verdict = verdict.with_reason(
-                        Reason.STALE_TRUST_LIST,
-                        f"trust list version {state.trust.version} expired; site policy denies")
             return verdict
         except Exception as exc:  # the contract: a verdict, never an exception
             log.error("verifier internal error (%s); denying", type(exc).__name__)
@@ -177,8 +172,6 @@ class Verifier:
             return _deny(Reason.REVOKED, "code id is on the revocation list", **fields)
         if claims.status == "red":
             return _deny(Reason.STATUS_RED, "status red", **fields)
-        if claims.status == "yellow" and not self._policy.accept_yellow:
-            return _deny(Reason.STATUS_YELLOW, "status yellow (site policy denies)", **fields)
         return Verdict(decision=Decision.ACCEPT, reason=Reason.OK, detail="", **fields)
 
 

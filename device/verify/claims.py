@@ -11,9 +11,9 @@ import hashlib
 from dataclasses import dataclass, fields
 from typing import Any
 
-from device import cbor
-from device.codeformat import PROFILE_DCC, Reject
-from device.verdict import Reason
+from device.verify.codecs import cbor
+from device.verify.codeformat import PROFILE_DCC, Reject
+from device.verify.verdict import Reason
 
 CLAIM_ISS = 1
 CLAIM_EXP = 4
@@ -49,7 +49,7 @@ class Claims:
 # Claims has no __post_init__ or validation that this would skip.
 _CLAIM_FIELDS = ("iss", "iat", "exp", "code_id", "status", "subject_ref", "cert_type")
 if tuple(f.name for f in fields(Claims)) != _CLAIM_FIELDS:  # pragma: no cover
-    raise RuntimeError("device.claims: update _CLAIM_FIELDS and _new_claims to match Claims")
+    raise RuntimeError("device.verify.claims: update _CLAIM_FIELDS and _new_claims to match Claims")
 _new = object.__new__
 (_set_iss, _set_iat, _set_exp, _set_code_id, _set_status, _set_subject_ref,
  _set_cert_type) = (Claims.__dict__[n].__set__ for n in _CLAIM_FIELDS)
