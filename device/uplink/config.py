@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from device.errors import ConfigError
+from device.uplink.endpoints import check_base_url
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +41,7 @@ class UplinkConfig:
                 f"uplink.base_url={self.base_url!r}: must be an absolute https:// URL "
                 "(http:// only for the simulator on loopback)"
             )
+        check_base_url(self.base_url)  # base_url is the centre's root, without /v1
         if parts.scheme == "http" and not self.allow_insecure_http:
             raise ConfigError(
                 f"uplink.base_url={self.base_url!r}: plain http is not allowed; use https:// "
