@@ -95,9 +95,11 @@ class Daemon:
         self.pipeline: Pipeline | None = None
         self.board: StatusBoard | None = None
         self.scans_read = self.registry.counter("scangate_scans_total",
-                                                "Payloads read by the sources (before de-dup)")
+                                                "Payloads read by the sources (before de-dup)",
+                                                labels=("source",))
         self.scans_suppressed = self.registry.counter(
-            "scangate_scans_suppressed_total", "Repeated reads suppressed by de-duplication")
+            "scangate_scans_suppressed_total", "Repeated reads suppressed by de-duplication",
+            labels=("source",))
         self.watchdog_pings = 0
         self.ready = False
         self._stopped = False
