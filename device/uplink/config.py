@@ -35,13 +35,13 @@ class UplinkConfig:
     allow_insecure_http: bool = True
 
     def __post_init__(self) -> None:
+        check_base_url(self.base_url)  # a valid URL, the centre's root, without /v1
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("https", "http") or not parts.netloc:
             raise ConfigError(
                 f"uplink.base_url={self.base_url!r}: must be an absolute https:// URL "
                 "(http:// only for the simulator on loopback)"
             )
-        check_base_url(self.base_url)  # base_url is the centre's root, without /v1
         if parts.scheme == "http" and not self.allow_insecure_http:
             raise ConfigError(
                 f"uplink.base_url={self.base_url!r}: plain http is not allowed; use https:// "

@@ -21,8 +21,15 @@ TRUST_LIST_PATH = f"/{API_VERSION}/trust-list"
 
 
 def check_base_url(base_url: str) -> None:
-    """Refuse a base_url the versioned paths cannot be appended to (ConfigError)."""
-    parts = urlsplit(base_url)
+    """Refuse a base_url that is not a plain http(s) URL with a valid port, or that the
+    versioned paths cannot be appended to (ConfigError)."""
+    try:
+        parts = urlsplit(base_url)
+        port = parts.port  # ValueError for a port out of range or not a number
+    except ValueError as exc:
+        raise ConfigError(f"uplink.base_url = {base_url!r}: not a valid URL ({exc})") from exc
+    if port == 0 or any(c.isspace() for c in parts.netloc):
+        raise ConfigError(f"uplink.base_url = {base_url!r}: not a valid host and port")
     if parts.query or parts.fragment:
         raise ConfigError(f"uplink.base_url = {base_url!r}: no query or fragment; give the "
                           "centre's root URL, e.g. 'https://central.example.org'")

@@ -35,6 +35,13 @@ def test_a_base_url_ending_in_the_version_is_refused(url: str, use: str) -> None
     assert "/v1/records" in str(err.value)
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999", "http://127.0.0.1:abc",
+                                 "http://[::1", "https://exa mple.com", "http://127.0.0.1:0"])
+def test_a_bad_host_or_port_is_refused_at_configuration(url: str) -> None:
+    with pytest.raises(ConfigError, match=r"uplink\.base_url = .*not a valid"):
+        config(url)
+
+
 def test_query_or_fragment_refused() -> None:
     for url in ("https://central.example.cn/?x=1", "https://central.example.cn/#top"):
         with pytest.raises(ConfigError, match="no query or fragment"):
