@@ -114,6 +114,7 @@ class SimSite:
                                          trust_list_path=self.keys.trust_list)
             self.central.start()
             uplink = (f'\n[uplink]\nbase_url = "{self.central.url}"\ntoken = "sim-token"\n'
+                      "allow_insecure_http = true\n"
                       "batch_interval_s = 2.0\nheartbeat_interval_s = 10.0\n"
                       "trust_poll_interval_s = 30.0\ntimeout_s = 5.0\n")
         self.config_path.write_text(CONFIG_TEMPLATE.format(sources=sources, uplink=uplink,
