@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 RETRY_MIN_S = 60.0
 RETRY_MAX_S = 3600.0
 CHECK_MAX_S = 3600.0
+#: At most one renewal per this many seconds (monotonic): a clock running ahead of the
+#: centre's would otherwise find every new certificate "due" at once and loop.
+MIN_GAP_S = 6 * 3600.0
 
 
 async def renew_once(store: IdentityStore, *, timeout_s: float = 10.0,
@@ -81,6 +85,7 @@ class Renewer:
         self.last_error_code: str | None = None
         self.next_renewal_t: float | None = None
         self.last_renewal_t: float | None = None
+        self._last_renewal_mono: float | None = None
 
     def due_at(self, enrolment: Enrolment) -> float:
         info = enrolment.cert
@@ -108,6 +113,10 @@ class Renewer:
         now = self.now()
         if now < due:
             return min(due - now, CHECK_MAX_S)
+        since = (time.monotonic() - self._last_renewal_mono
+                 if self._last_renewal_mono is not None else None)
+        if since is not None and since < MIN_GAP_S:
+            return min(MIN_GAP_S - since, CHECK_MAX_S)
         if enrolment.cert.expired(now):
             self.last_error = ("the certificate has expired and cannot be renewed; re-enrol "
                                "the terminal (scangate provision enroll)")
@@ -127,6 +136,7 @@ class Renewer:
         self.renewals += 1
         self.last_error = self.last_error_code = None
         self.last_renewal_t = now
+        self._last_renewal_mono = time.monotonic()
         log.warning("certificate renewed: serial %s valid until %s", new.cert.serial,
                     new.cert.not_after)
         self.on_renewed(new)

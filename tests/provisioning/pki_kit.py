@@ -156,3 +156,18 @@ def reload(config: Path) -> DaemonConfig:
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+def enrol_now(config: Path, centre: CentralServer, pki: Pki, gate: str,
+              intent: str = "enrol") -> Any:
+    """Enrol the terminal of ``config`` through the real exchange (no CLI)."""
+    from device.enrol import EnrolRequest, TrustTarget, enrol
+    from device.identity import IdentityStore
+
+    cfg = load_config(config)
+    minted = centre.provisioning.mint_token(gate)
+    req = EnrolRequest(central_url=centre.url, token=minted.token, gate_id=gate,
+                       terminal_id=cfg.terminal_id, ca_fingerprint=pki.ca.fingerprint,
+                       intent=intent)
+    return asyncio.run(enrol(req, IdentityStore(cfg.identity.dir),
+                             TrustTarget(None, cfg.trust.trust_list)))
