@@ -200,6 +200,7 @@ class SimCamera:
             time.sleep(delay)
         self._next_t = max(self._next_t + 1.0 / self.fps, time.monotonic() - 1.0 / self.fps)
         held = self.control.shown
+        label: str | None
         if held is not None:
             frame, label = held
         else:

@@ -31,6 +31,7 @@ SIMPLEREENROLL = EST_PREFIX + "/simplereenroll"
 TRUST_ROOT = "/v1/trust-root"
 TRUST_LIST = "/v1/trust-list"
 IDENTITY = "/v1/identity"
+RETIRE = "/v1/retire/receipt"
 MAX_ANSWER_BYTES = 4 * 2**20
 
 #: What the terminal says for each refusal code of the centre (docs/central-api.md).
@@ -55,6 +56,8 @@ REFUSALS: dict[str, str] = {
     "revoked": "the centre has revoked this terminal's certificate; re-enrol it with a new "
                "token (docs/provisioning.md)",
     "no_identity": "the centre wants a client certificate and got none; enrol the terminal",
+    "records_missing": "the centre does not hold every record yet ({detail})",
+    "bad_signature": "the centre could not verify this terminal's signature ({detail})",
 }
 
 
@@ -197,6 +200,19 @@ class EstClient:
 
     async def trust_list(self) -> bytes:
         return (await self._call("GET", TRUST_LIST)).content
+
+    async def retire_receipt(self, claim: dict[str, Any], signature: str) -> dict[str, Any]:
+        """POST /v1/retire/receipt: the centre's countersigned receipt (docs/central-api.md)."""
+        r = await self._call("POST", RETIRE, content=json.dumps(
+            {"claim": claim, "signature": signature}, sort_keys=True).encode(),
+            headers={"Content-Type": "application/json"})
+        try:
+            doc = json.loads(r.content)
+        except (ValueError, UnicodeDecodeError):
+            doc = None
+        if not isinstance(doc, dict) or not isinstance(doc.get("receipt"), dict):
+            raise EnrolmentError("the centre's retire answer holds no receipt", "bad_answer")
+        return dict(doc["receipt"])
 
     async def identity(self) -> dict[str, Any]:
         r = await self._call("GET", IDENTITY)

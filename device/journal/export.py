@@ -66,7 +66,11 @@ def _open_ro(path: Path) -> sqlite3.Connection:
     if not path.exists():
         raise JournalError(f"journal {path} not found")
     try:
-        return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        # Not ``mode=ro``: a read-only connection to a WAL database leaves -wal/-shm files
+        # behind; a normal one that only reads removes them when it closes.
+        conn = sqlite3.connect(str(path))
+        conn.execute("PRAGMA query_only = 1")
+        return conn
     except sqlite3.Error as exc:
         raise JournalError(f"journal {path} cannot be opened: {exc}") from exc
 

@@ -21,11 +21,9 @@ from device.identity import IdentityStore, read_certificate_info
 from sim.central import CentralServer
 from tests.provisioning.pki_kit import (
     Pki,
-    centre,  # noqa: F401 - fixture
     cli,
     enrol_args,
     make_journal,
-    pki,  # noqa: F401 - fixture
     reload,
     run,
     terminal_config,
@@ -34,7 +32,7 @@ from tests.provisioning.pki_kit import (
 
 
 def test_enrol_from_the_cli_then_upload_over_mutual_tls(
-        tmp_path: Path, pki: Pki, centre: CentralServer,  # noqa: F811
+        tmp_path: Path, pki: Pki, centre: CentralServer,
         capsys: pytest.CaptureFixture[str]) -> None:
     config = terminal_config(tmp_path)
     assert reload(config).uplink is None  # not enrolled: offline only
@@ -75,8 +73,8 @@ def test_enrol_from_the_cli_then_upload_over_mutual_tls(
     assert rc == 0 and "enrolled at gate gate-7" in out and "t-1 / gate gate-7 / active" in out
 
 
-def test_v1_endpoints_want_a_certificate_of_this_ca(tmp_path: Path, pki: Pki,  # noqa: F811
-                                                   centre: CentralServer) -> None:  # noqa: F811
+def test_v1_endpoints_want_a_certificate_of_this_ca(tmp_path: Path, pki: Pki,
+                                                   centre: CentralServer) -> None:
     ctx = ssl.create_default_context(cafile=str(pki.ca.ca_path))
     with httpx.Client(base_url=centre.url, verify=ctx) as c:
         r = c.post("/v1/records", content=gzip.compress(b'{"records":[]}'),
@@ -113,7 +111,7 @@ def _needles(key_path: Path) -> dict[str, bytes]:
 
 
 def test_the_private_key_never_reaches_the_centre(
-        tmp_path: Path, pki: Pki, centre: CentralServer,  # noqa: F811
+        tmp_path: Path, pki: Pki, centre: CentralServer,
         capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     config = terminal_config(tmp_path)

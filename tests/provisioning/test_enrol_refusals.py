@@ -18,10 +18,8 @@ from sim.central import CentralServer
 from sim.tlscerts import make_test_pki
 from tests.provisioning.pki_kit import (
     Pki,
-    centre,  # noqa: F401 - fixture
     cli,
     enrol_args,
-    pki,  # noqa: F401 - fixture
     snapshot,
     start_centre,
     terminal_config,
@@ -43,7 +41,7 @@ def refused(capsys: pytest.CaptureFixture[str], config: Path, argv: list[str],
     return lines[0]
 
 
-def test_reused_token(tmp_path: Path, pki: Pki, centre: CentralServer,  # noqa: F811
+def test_reused_token(tmp_path: Path, pki: Pki, centre: CentralServer,
                       capsys: pytest.CaptureFixture[str]) -> None:
     minted = centre.provisioning.mint_token("gate-1")
     first = terminal_config(tmp_path, "t-1")
@@ -60,7 +58,7 @@ def test_reused_token(tmp_path: Path, pki: Pki, centre: CentralServer,  # noqa: 
     assert [c["terminal_id"] for c in centre.provisioning.certificates()] == ["t-1"]
 
 
-def test_expired_token(tmp_path: Path, pki: Pki, centre: CentralServer,  # noqa: F811
+def test_expired_token(tmp_path: Path, pki: Pki, centre: CentralServer,
                        capsys: pytest.CaptureFixture[str]) -> None:
     minted = centre.provisioning.mint_token("gate-1")  # default lifetime: 10 minutes
     assert 599 <= minted.expires_at - time.time() <= 600
@@ -73,7 +71,7 @@ def test_expired_token(tmp_path: Path, pki: Pki, centre: CentralServer,  # noqa:
 
 
 def test_token_for_another_gate_is_refused_and_not_burnt(
-        tmp_path: Path, pki: Pki, centre: CentralServer,  # noqa: F811
+        tmp_path: Path, pki: Pki, centre: CentralServer,
         capsys: pytest.CaptureFixture[str]) -> None:
     minted = centre.provisioning.mint_token("gate-1")
     config = terminal_config(tmp_path)
@@ -81,12 +79,12 @@ def test_token_for_another_gate_is_refused_and_not_burnt(
                                               pki.ca.fingerprint), "token_wrong_gate")
     assert "gate-1" in line and "gate-2" in line
     # A typo is not fatal: the token was not consumed by the refused request.
-    rc, out, err = cli(capsys, *enrol_args(config, centre, minted.token, "gate-1",
+    rc, _out, err = cli(capsys, *enrol_args(config, centre, minted.token, "gate-1",
                                            pki.ca.fingerprint))
     assert rc == 0, err
 
 
-def test_wrong_ca_fingerprint(tmp_path: Path, pki: Pki, centre: CentralServer,  # noqa: F811
+def test_wrong_ca_fingerprint(tmp_path: Path, pki: Pki, centre: CentralServer,
                               capsys: pytest.CaptureFixture[str]) -> None:
     minted = centre.provisioning.mint_token("gate-1")
     config = terminal_config(tmp_path)
@@ -117,8 +115,8 @@ def test_a_centre_whose_certificate_does_not_match_the_pin(
         rogue.stop()
 
 
-def test_a_csr_whose_key_is_not_the_terminals(tmp_path: Path, pki: Pki,  # noqa: F811
-                                              centre: CentralServer,  # noqa: F811
+def test_a_csr_whose_key_is_not_the_terminals(tmp_path: Path, pki: Pki,
+                                              centre: CentralServer,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     # The token was minted for this terminal's key (the fingerprint its screen shows).
     config = terminal_config(tmp_path)

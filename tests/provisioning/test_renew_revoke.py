@@ -23,9 +23,7 @@ from sim.phone import TechnicianPhone
 from tests.device.daemon_kit import FedSource, asynctest
 from tests.provisioning.pki_kit import (
     Pki,
-    centre,  # noqa: F401 - fixture
     enrol_now,
-    pki,  # noqa: F401 - fixture
     reload,
     run,
     terminal_config,
@@ -50,8 +48,8 @@ def test_renewal_due_time_is_jittered_within_its_window(tmp_path: Path) -> None:
     assert r.due_at(e) == r.due_at(e)  # drawn once per certificate
 
 
-def test_renewal_with_the_current_certificate(tmp_path: Path, pki: Pki,  # noqa: F811
-                                              centre: CentralServer) -> None:  # noqa: F811
+def test_renewal_with_the_current_certificate(tmp_path: Path, pki: Pki,
+                                              centre: CentralServer) -> None:
     config = terminal_config(tmp_path)
     first = enrol_now(config, centre, pki, "gate-1").enrolment
     store = IdentityStore(reload(config).identity.dir)
@@ -90,7 +88,7 @@ def test_renewal_with_the_current_certificate(tmp_path: Path, pki: Pki,  # noqa:
 
 @asynctest
 async def test_the_daemon_renews_before_expiry_and_keeps_uploading(
-        tmp_path: Path, pki: Pki, centre: CentralServer) -> None:  # noqa: F811
+        tmp_path: Path, pki: Pki, centre: CentralServer) -> None:
     config = terminal_config(tmp_path)
     first = (await asyncio.to_thread(enrol_now, config, centre, pki, "gate-1")).enrolment
     # Day 25 of a 30-day certificate: past renew_fraction (1/3 left = day 20).
@@ -118,7 +116,7 @@ async def test_the_daemon_renews_before_expiry_and_keeps_uploading(
 
 @asynctest
 async def test_revoked_terminal_keeps_gating_offline_and_recovers_by_re_enrolment(
-        tmp_path: Path, pki: Pki, centre: CentralServer) -> None:  # noqa: F811
+        tmp_path: Path, pki: Pki, centre: CentralServer) -> None:
     config = terminal_config(tmp_path)
     await asyncio.to_thread(enrol_now, config, centre, pki, "gate-1")
     src = FedSource()

@@ -29,8 +29,6 @@ from sim.serial_pty import SimSerialReader
 from tests.device.daemon_kit import asynctest
 from tests.provisioning.pki_kit import (
     Pki,
-    centre,  # noqa: F401 - fixture
-    pki,  # noqa: F401 - fixture
     reload,
     terminal_config,
 )
@@ -55,8 +53,8 @@ def start_daemon(config: Path, outs: list[Outcome], **kw: Any) -> Daemon:
 
 
 @asynctest
-async def test_voucher_through_the_serial_reader(tmp_path: Path, pki: Pki,  # noqa: F811
-                                                 centre: CentralServer) -> None:  # noqa: F811
+async def test_voucher_through_the_serial_reader(tmp_path: Path, pki: Pki,
+                                                 centre: CentralServer) -> None:
     reader = SimSerialReader(link_path=tmp_path / "ttyACM-sim")
     config = terminal_config(tmp_path, "t-qr",
                              sources=f'[[sources]]\ntype = "serial"\nport = "{reader.path}"\n')
@@ -112,8 +110,8 @@ async def test_voucher_through_the_serial_reader(tmp_path: Path, pki: Pki,  # no
 
 
 @asynctest
-async def test_voucher_through_the_camera(tmp_path: Path, pki: Pki,  # noqa: F811
-                                          centre: CentralServer) -> None:  # noqa: F811
+async def test_voucher_through_the_camera(tmp_path: Path, pki: Pki,
+                                          centre: CentralServer) -> None:
     control = SimCameraControl()
     empty = render_scene(SceneSpec(payload=None, size=(640, 480), phone=False))
     camera = CameraSource(
@@ -144,7 +142,7 @@ async def test_voucher_through_the_camera(tmp_path: Path, pki: Pki,  # noqa: F81
 
 @asynctest
 async def test_vouchers_for_another_terminal_or_an_old_screen_are_refused(
-        tmp_path: Path, pki: Pki, centre: CentralServer) -> None:  # noqa: F811
+        tmp_path: Path, pki: Pki, centre: CentralServer) -> None:
     config = terminal_config(tmp_path, "t-1")
     outs: list[Outcome] = []
     from tests.device.daemon_kit import FedSource
