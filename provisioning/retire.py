@@ -228,7 +228,7 @@ def retire(cfg: Any, *, bundle: Path | None = None, receipt: Path | None = None,
                                 uploaded=uploaded, receipt_file=kept)
         except (CentreUnavailable, EnrolmentError) as exc:
             reason = str(exc)
-    claim, signature, _summary = claim_now()
+    claim, signature = claim_now()
     out = bundle or Path.cwd() / f"retire-{cfg.terminal_id}.sgbundle"
     n = write_bundle(out, claim, signature, enrolment, journal)
     say(f"the centre cannot take the records now ({reason}); wrote {n} records up to seq "
