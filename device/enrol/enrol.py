@@ -215,8 +215,8 @@ async def enrol(req: EnrolRequest, store: IdentityStore, trust: TrustTarget, *,
     chain_pem = b"".join(pem(c) for c in chain)
 
     # Mutual TLS with the new certificate, from a private staging directory.
-    base = store.dir.parent
-    base.mkdir(parents=True, exist_ok=True)
+    base = store.dir.parent  # the state directory: private to the service user
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".enrol-", dir=base))
     try:
         make_private_dir(staging)

@@ -122,6 +122,7 @@ class IdentityStore:
         return key
 
     def write_key(self, key: ec.EllipticCurvePrivateKey) -> None:
+        self.dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         make_private_dir(self.dir)
         owner_like(self.dir, self.dir.parent)
         write_file(self.key_path, private_pem(key), mode=0o600)
