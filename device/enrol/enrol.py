@@ -216,21 +216,28 @@ async def enrol(req: EnrolRequest, store: IdentityStore, trust: TrustTarget, *,
 
     # Mutual TLS with the new certificate, from a private staging directory.
     base = store.dir.parent  # the state directory: private to the service user
+    created = not base.exists()
     base.mkdir(mode=0o700, parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".enrol-", dir=base))
     try:
-        make_private_dir(staging)
-        write_file(staging / "key.pem", private_pem(key), mode=0o600)
-        write_file(staging / "cert.pem", chain_pem, mode=0o600)
-        ctx = pinned_context(ca_pem, staging / "cert.pem", staging / "key.pem")
-        async with EstClient(req.central_url, ctx, timeout_s=timeout_s, transport=transport,
-                             terminal_id=req.terminal_id) as mtls:
-            root_pem = await mtls.trust_root()
-            list_bytes = await mtls.trust_list()
-            centre_view = await mtls.identity()
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    root, tl = load_trust(root_pem, list_bytes, trust.root_key)
+        staging = Path(tempfile.mkdtemp(prefix=".enrol-", dir=base))
+        try:
+            make_private_dir(staging)
+            write_file(staging / "key.pem", private_pem(key), mode=0o600)
+            write_file(staging / "cert.pem", chain_pem, mode=0o600)
+            ctx = pinned_context(ca_pem, staging / "cert.pem", staging / "key.pem")
+            async with EstClient(req.central_url, ctx, timeout_s=timeout_s,
+                                 transport=transport, terminal_id=req.terminal_id) as mtls:
+                root_pem = await mtls.trust_root()
+                list_bytes = await mtls.trust_list()
+                centre_view = await mtls.identity()
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        root, tl = load_trust(root_pem, list_bytes, trust.root_key)
+    except BaseException:
+        if created:  # refused: leave no trace, not even the state directory
+            with contextlib.suppress(OSError):
+                base.rmdir()
+        raise
     root_pem = root.public_bytes(serialization.Encoding.PEM,
                                  serialization.PublicFormat.SubjectPublicKeyInfo)
 

@@ -187,3 +187,33 @@ def test_config_check_refuses_plain_http_to_another_host(
     assert rc == 2 and out == ""
     assert "http://example.com:8300" in err and "loopback" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_centre_handing_out_another_trust_root_is_refused(
+        tmp_path: Path, pki: Pki, centre: CentralServer,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # The terminal was shipped with the operator's trust root pinned ([trust] root_key);
+    # this centre hands out another one (a rogue or misconfigured centre).
+    from sim.keys import make_demo_keys
+
+    other = make_demo_keys(tmp_path / "other-root")
+    pinned = tmp_path / "t-1" / "root.pub.pem"
+    pinned.parent.mkdir(parents=True)
+    pinned.write_bytes(other.root_public.read_bytes())
+    config = terminal_config(tmp_path, extra='[trust]\nroot_key = "root.pub.pem"\n')
+    minted = centre.provisioning.mint_token("gate-1")
+    line = refused(capsys, config, enrol_args(config, centre, minted.token, "gate-1",
+                                              pki.ca.fingerprint), "trust_root_mismatch")
+    assert "rogue or misconfigured centre" in line
+    # With the right root pinned, the same terminal enrols.
+    pinned.write_bytes(pki.keys.root_public.read_bytes())
+    minted = centre.provisioning.mint_token("gate-1")
+    rc, _, err = cli(capsys, *enrol_args(config, centre, minted.token, "gate-1",
+                                         pki.ca.fingerprint))
+    assert rc == 0, err
+
+
+def test_tokens_never_look_like_options(centre: CentralServer) -> None:
+    tokens = [centre.provisioning.mint_token("gate-1").token for _ in range(200)]
+    assert all(t.startswith("sgt_") and len(t) >= 28 for t in tokens)
+    assert len(set(tokens)) == 200
