@@ -299,6 +299,8 @@ class StatusBoard:
                 "version": __version__, "journal": st["journal"],
                 "trust_list_version": st["trust"].get("version"),
                 "today": st["today"],  # "clock": the uplink sends the time floor's status
+                "identity": {k: st["identity"].get(k) for k in ("state", "gate_id", "serial",
+                                                                "days_left", "renewal_error")},
                 "sources": [{k: s.get(k) for k in ("name", "kind", "connected", "fps")}
                             for s in st["sources"]]}
 

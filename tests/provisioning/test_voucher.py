@@ -193,3 +193,39 @@ def test_voucher_parser_is_bounded_and_never_crashes(payload: bytes) -> None:
     with pytest.raises(EnrolmentError) as info:
         parse_voucher(payload)
     assert info.value.code == "voucher_malformed"
+
+
+@asynctest
+async def test_a_slow_enrolment_never_delays_a_decision(tmp_path: Path, pki: Pki,
+                                                        centre: CentralServer) -> None:
+    from device.verify.trustlist import TrustStore, load_root_key
+    from tests.device.daemon_kit import FedSource
+
+    # A terminal shipped with the operator's trust root pinned and a trust list (codes
+    # are decided before and during enrolment); the centre takes 2 s to answer.
+    keys = pki.keys
+    path = terminal_config(tmp_path, extra=f'[trust]\nroot_key = "{keys.root_public}"\n')
+    cfg = reload(path)
+    TrustStore(cfg.trust.trust_list, load_root_key(keys.root_public)).install(
+        keys.trust_list.read_bytes())
+    src = FedSource()
+    outs: list[Outcome] = []
+    d = start_daemon(path, outs, sources=[src])
+    await d.start()
+    try:
+        phone = TechnicianPhone(centre.provisioning, centre.url, gate_id="gate-slow")
+        uri = await asyncio.to_thread(phone.read_screen, d.screen.url)
+        centre.faults.set("slow", endpoint="enrolment", delay_s=2.0, times=1)
+        src.feed(phone.voucher_for(uri))
+        await until(lambda: d.identity.state == "enrolling", 5, "enrolling")
+        issuer = keys.issuer()
+        for _ in range(5):
+            src.feed(issuer.mint("green"))
+            await asyncio.sleep(0.05)
+        await until(lambda: len(outs) == 5, 5, "decisions during the enrolment")
+        assert d.identity.state == "enrolling"  # the centre has not answered yet ...
+        assert all(o.verdict.decision.value == "accept" for o in outs)
+        assert max(o.decision_ms for o in outs) < 500  # ... and no decision waited for it
+        await until(lambda: d.identity.state == "enrolled", 20, "enrolled")
+    finally:
+        await d.stop()
