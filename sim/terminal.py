@@ -109,7 +109,6 @@ class SimSite:
         uplink = ""
         if self.want_central:
             from sim.central import CentralServer
-
             from sim.central.ca import CentralCA
 
             # A real CA for the stand-in (kept in the run directory): the terminal enrols
