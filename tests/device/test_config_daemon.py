@@ -122,7 +122,8 @@ def test_defaults(tmp_path: Path) -> None:
          ["uplink.base_url", "example.com", "loopback"]),
         (minimal(uplink={"base_url": "http://example.com:8300", "allow_insecure_http": True}),
          ["uplink.base_url", "example.com", "loopback"]),
-        (minimal(uplink={"base_url": "https://c"}), ["uplink.ca_file", "missing", "enrol"]),
+        (minimal(uplink={"base_url": "https://c", "token": "t"}),
+         ["uplink.ca_file", "missing", "enrol"]),
         (minimal(decoder={"backend": "tesseract"}), ["decoder.backend", "tesseract", "zxing"]),
         (minimal(journal={"quota_mb": 0}), ["journal.quota_mb", ">= 1"]),
     ],
@@ -242,3 +243,9 @@ def test_config_check_warns_when_the_token_is_readable_by_others(tmp_path: Path)
     assert loose.returncode == 0 and tight.returncode == 0, loose.stderr + tight.stderr
     assert f"chmod 600 {cfg}" in loose.stdout
     assert "warning" not in tight.stdout
+
+
+def test_a_named_centre_before_enrolment_is_offline_until_enrolled(tmp_path: Path) -> None:
+    cfg = parse(minimal(uplink={"base_url": "https://central.example"}), tmp_path)
+    assert cfg.uplink is None
+    assert "not enrolled yet" in cfg.summary()
