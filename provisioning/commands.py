@@ -169,7 +169,6 @@ def _enrol(args: argparse.Namespace, intent: str) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from device.enrol.voucher import EnrolmentUri
     from device.identity import IdentityStore, key_fingerprint
 
     cfg = _load(args)
@@ -180,9 +179,6 @@ def _status(args: argparse.Namespace) -> int:
     out: dict[str, Any] = {"terminal_id": cfg.terminal_id, "identity_dir": str(store.dir),
                            "enrolled": enrolment is not None,
                            "key_fingerprint": key_fingerprint(key.public_key()) if key else None}
-    if key is not None:
-        out["enrolment_uri"] = EnrolmentUri(cfg.terminal_id, out["key_fingerprint"],
-                                            "0" * 16).text()
     if enrolment is not None:
         out.update(enrolment.to_json())
         out["days_left"] = round(enrolment.cert.days_left(now), 1)

@@ -192,6 +192,15 @@ def secret_warnings(path: str | Path, cfg: DaemonConfig) -> list[str]:
     if cfg.uplink is not None and cfg.uplink.token and cfg.uplink.client_cert is not None:
         out.append("uplink.token is not sent: this terminal has a client certificate "
                    "(mutual TLS); remove the token from the configuration")
+    if cfg.identity is not None:
+        key = Path(cfg.identity.dir) / "terminal.key"
+        try:
+            kmode = key.stat().st_mode
+        except OSError:
+            kmode = 0
+        if kmode & 0o077:
+            out.append(f"{key} (the terminal's private key) is readable by other users "
+                       f"(mode {kmode & 0o777:o}); run: chmod 600 {key}")
     if cfg.uplink is not None and cfg.uplink.token:
         try:
             mode = Path(path).stat().st_mode

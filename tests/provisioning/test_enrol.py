@@ -152,3 +152,20 @@ def test_the_private_key_never_reaches_the_centre(
                             serialization.PublicFormat.SubjectPublicKeyInfo)
     assert spki in haystack
     assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
+
+
+def test_a_key_readable_by_others_is_flagged_and_refused(
+        tmp_path: Path, pki: Pki, centre: CentralServer,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from device.errors import IdentityError
+    from tests.provisioning.pki_kit import enrol_now
+
+    config = terminal_config(tmp_path)
+    enrol_now(config, centre, pki, "gate-1")
+    store = IdentityStore(reload(config).identity.dir)
+    store.key_path.chmod(0o644)
+    rc, out, _ = cli(capsys, "config", "check", str(config))
+    assert rc == 0 and "private key) is readable by other users (mode 644)" in out
+    assert f"chmod 600 {store.key_path}" in out
+    with pytest.raises(IdentityError, match="chmod 600"):
+        store.load_key()
