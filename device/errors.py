@@ -1,26 +1,36 @@
 """The exception tree of the terminal package.
 
-    ScangateError                    base of everything ``device`` raises on purpose
-    ├── ConfigError (ValueError)     a configuration value is wrong; names key, value, allowed
-    ├── TrustListError               a trust list is malformed, badly signed, stale or a rollback
-    ├── KeyLoadError (ValueError)    a key or certificate file cannot be read
-    ├── BackendError                 a named backend is unknown or cannot load here
-    ├── SourceError                  a scan source (camera, serial reader) failed
-    ├── GateError                    gate outputs could not be driven
-    ├── JournalError                 the scan journal cannot be written or read
-    ├── UplinkError                  the central engine could not be reached or refused
-    ├── IdentityError                the terminal's key, certificate or identity files
-    └── EnrolmentError               enrolment, renewal or retire refused (one line: what to do)
+    OperatorError                    an error raised on purpose, in any scangate package,
+    │                                whose message tells the operator what to do; the CLI
+    │                                prints it as one line (sim.errors.SimError and
+    │                                provisioning.errors.ProvisioningError derive from it)
+    └── ScangateError                base of everything ``device`` raises on purpose
+        ├── ConfigError (ValueError) a configuration value is wrong; names key, value, allowed
+        ├── TrustListError           a trust list is malformed, badly signed, stale or a rollback
+        ├── KeyLoadError (ValueError) a key or certificate file cannot be read
+        ├── BackendError             a named backend is unknown or cannot load here
+        ├── SourceError              a scan source (camera, serial reader) failed
+        ├── GateError                gate outputs could not be driven
+        ├── JournalError             the scan journal cannot be written or read
+        ├── UplinkError              the central engine could not be reached or refused
+        ├── IdentityError            the terminal's key, certificate or identity files
+        └── EnrolmentError           enrolment, renewal or retire refused (one line: what to do)
 
 The verifier never raises for bad input: a malformed code is a DENY with a reason.
 Errors that cross a boundary are translated here (``raise XError(msg) from exc``) and
-carry what the user needs to act.
+carry what the user needs to act. ``device`` never imports ``sim`` or ``provisioning``:
+they make their own bases subclasses of ``OperatorError``, so the one error boundary
+(``device.cli.main``) prints theirs, and those of backends loaded by name, the same way.
 """
 
 from __future__ import annotations
 
 
-class ScangateError(Exception):
+class OperatorError(Exception):
+    """Raised on purpose with a message for the operator (one line, says what to do)."""
+
+
+class ScangateError(OperatorError):
     """Base class of every error the terminal raises on purpose."""
 
 

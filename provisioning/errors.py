@@ -1,8 +1,13 @@
 """The exception tree of the provisioning tools.
 
-    ProvisioningError        base of everything ``provisioning`` raises on purpose
+    device.errors.OperatorError
+    └── ProvisioningError    base of everything ``provisioning`` raises on purpose
+
+It derives from ``OperatorError`` so the ``scangate`` CLI prints it as one line.
 """
 
+from device.errors import OperatorError
 
-class ProvisioningError(Exception):
+
+class ProvisioningError(OperatorError):
     """Base class of every error the provisioning tools raise on purpose."""

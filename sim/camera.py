@@ -5,7 +5,12 @@ It is a camera backend like ``device.sources.camera_opencv.OpenCVCamera`` (entry
 thread, decoder and preprocessing rotation as a real camera's, at the given frame rate.
 
 ``device`` spec:
-  ``scenes`` or ``scenes:seed=3,hold=20,gap=10``  generated scenes (``sim.scenes``)
+  ``scenes`` or ``scenes:seed=3,hold=20,gap=10``  generated scenes (``sim.scenes``) of
+      phones showing placeholder texts (decided ``unknown_format``);
+  ``scenes:keys=DIR`` (with any of the above)     the phones show simulated people's
+      codes minted with the demo keys in DIR (``scangate sim keys DIR``; a relative DIR
+      is taken from the current directory): mostly green, some yellow, red, expired,
+      forged or not a health code (``sim.people.Crowd``)
   a directory or a glob of images (``/tmp/frames/*.png``), played in name order, looped
   a video file (``clip.avi``), looped
 Faults are driven through a ``SimCameraControl`` (``stall()``, ``unplug()``, ``replug()``).
@@ -77,15 +82,31 @@ def _image_files(spec: str) -> list[str]:
     return sorted(glob.glob(spec))
 
 
-def _parse_scene_options(spec: str) -> dict[str, int]:
-    opts: dict[str, int] = {}
+def _parse_scene_options(spec: str) -> dict[str, int | str]:
+    opts: dict[str, int | str] = {}
     _, _, rest = spec.partition(":")
     for part in filter(None, rest.split(",")):
         key, _, value = part.partition("=")
+        if key == "keys" and value:
+            if not os.path.isfile(os.path.join(value, "issuer.key")):
+                raise ScenarioError(f"scenes option keys={value}: no demo keys there; run "
+                                    f"`scangate sim keys {value}` first")
+            opts[key] = value
+            continue
         if key not in ("seed", "hold", "gap") or not value.isdigit():
-            raise ScenarioError(f"bad scenes option {part!r}; use seed=N,hold=N,gap=N")
+            raise ScenarioError(f"bad scenes option {part!r}; use seed=N,hold=N,gap=N,"
+                                "keys=DIR")
         opts[key] = int(value)
     return opts
+
+
+def _minted_codes(keys_dir: str, seed: int) -> Callable[[], str]:
+    """Simulated people's codes, minted with the demo issuer key in ``keys_dir``."""
+    from sim.keys import DemoKeys
+    from sim.people import Crowd
+
+    crowd = Crowd(DemoKeys.open(keys_dir).issuer(), seed=seed)
+    return lambda: crowd.next().payload
 
 
 class SimCamera:
@@ -140,8 +161,11 @@ class SimCamera:
         d = self.device
         if d == "scenes" or d.startswith("scenes:"):
             o = _parse_scene_options(d)
-            yield from scene_stream(seed=o.get("seed", 0), size=(self.width, self.height),
-                                    hold_frames=o.get("hold", 20), gap_frames=o.get("gap", 10))
+            seed, keys = int(o.get("seed", 0)), o.get("keys")
+            yield from scene_stream(
+                seed=seed, size=(self.width, self.height),
+                hold_frames=int(o.get("hold", 20)), gap_frames=int(o.get("gap", 10)),
+                next_payload=_minted_codes(str(keys), seed) if keys is not None else None)
             return
         if os.path.isfile(d) and not d.lower().endswith((".png", ".jpg", ".jpeg", ".bmp")):
             yield from self._video(d)

@@ -5,10 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
-import sys
 from collections.abc import Callable
-
-from sim.errors import SimError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,9 +24,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_guarded(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    """Run a sim handler, turning a SimError into a clear message and exit 2."""
-    try:
-        return int(func(args))
-    except SimError as exc:
-        print(f"scangate sim: error: {exc}", file=sys.stderr)
-        return 2
+    """Run a sim handler. Its errors go to the one error boundary, ``device.cli.main``:
+    ``SimError`` derives from ``OperatorError``, so it is one line and exit 2 there."""
+    return int(func(args))

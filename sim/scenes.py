@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -240,16 +240,22 @@ def scene_stream(
     gap_frames: int = 10,
     classes: tuple[str, ...] = ("clean", "tilt", "blur", "glare", "dark"),
     payloads: list[str] | None = None,
+    next_payload: Callable[[], str] | None = None,
 ) -> Iterator[tuple[Image, str | None]]:
     """Endless (frame, label) pairs: a person holds up a phone for ``hold_frames`` frames,
     then ``gap_frames`` empty frames pass before the next. ``label`` is the payload shown.
+    Each person shows ``next_payload()`` if given (e.g. a freshly minted code), else the
+    next of ``payloads``, else a placeholder text (decided as ``unknown_format``).
 
     Each person's frames vary slightly (hand shake) around their scene.
     """
     rng = random.Random(seed)
     n = 0
     while True:
-        payload = payloads[n % len(payloads)] if payloads else f"SIM-CODE-{seed}-{n:06d}"
+        if next_payload is not None:
+            payload = next_payload()
+        else:
+            payload = payloads[n % len(payloads)] if payloads else f"SIM-CODE-{seed}-{n:06d}"
         n += 1
         base = random_spec(rng, klass=rng.choice(classes), payload=payload, size=size,
                            module_px=rng.uniform(3.0, 7.0))

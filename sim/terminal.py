@@ -104,7 +104,9 @@ class SimSite:
             self.reader = SimSerialReader(link_path=self.dir / "ttyACM-sim")
             sources += f'\n[[sources]]\ntype = "serial"\nport = "{self.reader.path}"\n'
         if self.want_camera:
-            sources += ('\n[[sources]]\ntype = "camera"\nbackend = "sim"\ndevice = "scenes"\n'
+            # The people at the camera show codes minted with the demo keys (not texts).
+            sources += ('\n[[sources]]\ntype = "camera"\nbackend = "sim"\n'
+                        f'device = "scenes:keys={keydir}"\n'
                         "width = 640\nheight = 480\nfps = 10\n")
         uplink = ""
         if self.want_central:

@@ -5,6 +5,8 @@
 
 ``tables`` reads typed values, ``sources`` the ``[[sources]]`` tables, ``model`` holds
 the dataclasses and ``load`` puts them together (docs/operations.md lists every key).
+``preflight`` checks the machine for a loaded configuration (files, keys, backends):
+``scangate run`` and ``scangate config check`` both call it, so they agree.
 The configuration imports the parts whose options it validates; no part imports it.
 """
 
@@ -16,14 +18,17 @@ from device.config.model import (
     SourceSpec,
     TrustConfig,
 )
+from device.config.preflight import Preflight, preflight
 
 __all__ = [
     "DaemonConfig",
     "JournalConfig",
+    "Preflight",
     "ScreenConfig",
     "SourceSpec",
     "TrustConfig",
     "load_config",
     "parse_config",
+    "preflight",
     "secret_warnings",
 ]

@@ -96,9 +96,11 @@ class Daemon:
         self.pipeline: Pipeline | None = None
         self.board: StatusBoard | None = None
         self.scans_read = self.registry.counter("scangate_scans_total",
-                                                "Payloads read by the sources (before de-dup)")
+                                                "Payloads read by the sources (before de-dup)",
+                                                labels=("source",))
         self.scans_suppressed = self.registry.counter(
-            "scangate_scans_suppressed_total", "Repeated reads suppressed by de-duplication")
+            "scangate_scans_suppressed_total", "Repeated reads suppressed by de-duplication",
+            labels=("source",))
         self.watchdog_pings = 0
         self.ready = False
         self._stopped = False
@@ -107,31 +109,25 @@ class Daemon:
 
     def _build(self) -> None:
         cfg = self.config
+        from device.config import preflight
         from device.gate import Gate
 
+        # The checks `scangate config check` makes, by the same function (ConfigError).
+        ready = preflight(cfg, pin_factory=self._pin_factory, sources=self._injected_sources)
+        for warning in ready.warnings:
+            log.warning("%s", warning)
         # Outputs first: a restart after a crash puts the gate in its safe state at once.
-        self.gate = Gate(cfg.gate, pin_factory=self._pin_factory)
+        self.gate = Gate(cfg.gate, pin_factory=ready.pin_factory)
 
         from device.clock.floor import TimeFloor
         from device.journal import Journal
-        from device.verify import TrustStore, Verifier, load_root_key
+        from device.verify import Verifier
 
-        trust = None
-        if cfg.trust.root_pinned or cfg.trust.root_key.exists():
-            root_key = load_root_key(cfg.trust.root_key)
-            self.trust_store = TrustStore(cfg.trust.trust_list, root_key)
-            trust = self.trust_store.load()
-        else:  # no pinned root and not enrolled yet: the centre hands the root out
-            log.error("not enrolled: no trust root yet (%s); every code is denied "
-                      "(unknown_key) until the terminal is enrolled", cfg.trust.root_key)
-        if trust is None:
-            log.error("no trust list installed at %s: every code will be denied "
-                      "(unknown_key) until one is installed", cfg.trust.trust_list)
+        self.trust_store = ready.trust_store
+        trust = ready.trust_list
         # The verifier reports facts (status, stale warning); the site policy (yellow,
         # stale list, profiles, anti-passback) is applied once, by SiteDecider.
         self.verifier = Verifier(trust if trust is not None else (), clock=self.clock)
-        for p in (cfg.journal.path.parent, cfg.timefloor_path.parent):
-            p.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.timefloor = TimeFloor(cfg.timefloor_path, clock=self.clock)
         if trust is not None:  # the signed issue time is a lower bound of the true time
             self.timefloor.raise_to(trust.issued_at, "trust-list")
@@ -140,15 +136,9 @@ class Daemon:
             retention_s=cfg.journal.retention_s, min_free_bytes=cfg.journal.min_free_bytes,
             clock=self.clock, timefloor=self.timefloor,
         )
-        if self._injected_sources is not None:
-            sources = self._injected_sources
-        else:
-            from device.sources.factory import build_source
-
-            sources = [build_source(s.config) for s in cfg.sources]
         from device.sources.factory import Deduper, Multiplexer
 
-        self.mux = Multiplexer(sources)
+        self.mux = Multiplexer(ready.sources)
         self.dedupe = Deduper(cfg.dedupe_window_s)
         self.pipeline = Pipeline(
             verifier=self.verifier, decider=SiteDecider(cfg.policy), timefloor=self.timefloor,

@@ -158,7 +158,8 @@ class Pipeline:
         self.last: Outcome | None = None
         r = registry
         self.m_decisions = r.counter("scangate_decisions_total",
-                                     "Decisions by outcome and reason")
+                                     "Decisions by outcome and reason",
+                                     labels=("decision", "reason"))
         self.m_latency = r.histogram("scangate_decision_latency_ms",
                                      "Scan complete to gate actuated, milliseconds")
         self.m_verify = r.histogram("scangate_verify_ms", "Verifier time, milliseconds")

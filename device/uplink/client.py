@@ -22,6 +22,7 @@ import httpx
 from device.errors import UplinkError
 from device.uplink.backoff import parse_retry_after
 from device.uplink.config import UplinkConfig
+from device.uplink.endpoints import HEARTBEAT_PATH, TRUST_LIST_PATH, UPLOAD_PATH
 from device.uplink.tls import TerminalIdentity, build_ssl_context
 
 if TYPE_CHECKING:
@@ -30,9 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-UPLOAD_PATH = "/v1/records"
-HEARTBEAT_PATH = "/v1/heartbeat"
-TRUST_LIST_PATH = "/v1/trust-list"
 MAX_TRUST_LIST_BYTES = 4 * 2**20
 MAX_ERROR_DETAIL = 200
 

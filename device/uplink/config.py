@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from device.errors import ConfigError
+from device.uplink.endpoints import check_base_url
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,6 +38,7 @@ class UplinkConfig:
     allow_insecure_http: bool = False
 
     def __post_init__(self) -> None:
+        check_base_url(self.base_url)  # a valid URL, the centre's root, without /v1
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("https", "http") or not parts.netloc:
             raise ConfigError(

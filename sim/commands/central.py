@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
+import sqlite3
 import threading
 from pathlib import Path
 
+from device.cli.args import port_number
 from sim.cli import run_guarded
 from sim.errors import SimError
+from sim.signals import stop_on_signals
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,14 +19,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "central",
         help="run the stand-in central engine (HTTP or HTTPS over a SQLite file)",
         description=(
-            "Run the stand-in central engine in the foreground until Ctrl-C. It implements "
-            "docs/central-api.md: record upload with de-duplication and idempotency keys, "
-            "the signed trust list with ETag, heartbeats."
+            "Run the stand-in central engine in the foreground until Ctrl-C (SIGINT) or "
+            "SIGTERM. It implements docs/central-api.md: record upload with de-duplication "
+            "and idempotency keys, the signed trust list with ETag, heartbeats."
         ),
     )
     p.add_argument("--db", type=Path, default=Path("central.db"), help="SQLite database file")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8443, help="port (0: any free port)")
+    p.add_argument("--port", type=port_number, default=8443, help="port (0: any free port)")
     p.add_argument(
         "--tls",
         type=Path,
@@ -66,23 +68,28 @@ def _run(args: argparse.Namespace) -> int:
     if args.tls is not None:
         cert, key = args.tls / "server.pem", args.tls / "server.key"
         if not cert.exists() or not key.exists():
-            make_test_pki(args.tls)
+            try:
+                make_test_pki(args.tls)
+            except OSError as exc:
+                raise SimError(f"--tls {args.tls}: cannot write a throwaway CA there "
+                               f"({exc.strerror or exc}); give a writable directory") from exc
             print(f"created a throwaway CA: pin {args.tls / 'ca.pem'} in uplink.ca_file")
     server = CentralServer(
         args.db, host=args.host, port=args.port, tls_cert=cert, tls_key=key,
         trust_list_path=args.trust_list, ca=ca, trust_root_path=args.trust_root,
         cert_lifetime_s=args.cert_days * 86400 if ca is not None else None,
     )
-    server.start()
-    print(f"central stand-in: {server.url}  (db {args.db}; Ctrl-C stops)", flush=True)
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        server.stop()
-        print("central stand-in stopped")
+    with stop_on_signals(stop.set):  # SIGINT and SIGTERM, even where SIGINT was ignored
+        try:
+            server.start()
+        except (sqlite3.Error, OSError) as exc:
+            raise SimError(f"--db {args.db}: cannot open the stand-in's database ({exc}); "
+                           "give a writable path") from exc
+        try:
+            print(f"central stand-in: {server.url}  (db {args.db}; Ctrl-C stops)", flush=True)
+            stop.wait()
+        finally:
+            server.stop()
+            print("central stand-in stopped", flush=True)
     return 0

@@ -12,16 +12,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import queue
-import signal
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from device.cli.args import port_number
 from device.verify.verdict import REASON_TEXT, Reason
 from sim.cli import run_guarded
 from sim.people import Crowd, Person
+from sim.signals import stop_on_signals
 
 MARK = {"accept": "✓", "deny": "✗"}
 
@@ -33,11 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         description="Run the terminal daemon on simulated hardware: demo keys, the stand-in "
         "central engine, a simulated reader on a real pty (and optionally the simulated "
         "camera); simulated people show their codes at a human pace. Prints the staff "
-        "screen's URL and one line per decision. Ctrl-C stops it.",
+        "screen's URL and one line per decision. Ctrl-C (SIGINT) or SIGTERM stops it.",
     )
     p.add_argument("--dir", type=Path, default=Path("run"),
                    help="run directory for keys, state and the config (default ./run)")
-    p.add_argument("--port", type=int, default=8080,
+    p.add_argument("--port", type=port_number, default=8080,
                    help="staff screen port on 127.0.0.1 (default 8080; 0: any free port)")
     p.add_argument("--people", type=int, default=0, metavar="N",
                    help="stop after N people (default: until Ctrl-C)")
@@ -74,72 +75,81 @@ def _run(args: argparse.Namespace) -> int:
     counts: Counter[str] = Counter()
     mismatches = 0
     rc: int | None = None
-    previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
-    try:
-        site.prepare()
-        ready = site.start_daemon()
-        print(f"scangate sim: terminal running (daemon pid {ready.get('pid')}, "
-              f"config {site.config_path})")
-        enrolled = site.enrol_if_needed(ready["screen"])
-        if enrolled is not None:
-            print(f"  enrolled on first start: the technician's phone read the screen QR and "
-                  f"showed the centre's voucher to the reader; gate {enrolled.get('gate_id')}, "
-                  f"certificate {str(enrolled.get('serial'))[:16]}, mutual TLS")
-        print(f"  staff screen: {ready['screen']}")
-        if site.central is not None:
-            print(f"  central stand-in: {site.central.url}")
-        if site.reader is not None:
-            print(f"  simulated reader: {site.reader.path}")
-        print("  Ctrl-C stops.", flush=True)
-        assert site.keys is not None
-        crowd = Crowd(site.keys.issuer(), seed=args.seed)
-        pending: list[Person] = []
-        t_end = time.monotonic() + args.duration if args.duration > 0 else None
-        next_t = time.monotonic()
-        sent = 0
-        while True:
-            now = time.monotonic()
-            if t_end is not None and now >= t_end:
-                break
-            if args.people and sent >= args.people and not pending:
-                break
-            if site.reader is not None and now >= next_t and not (
-                    args.people and sent >= args.people):
-                person = crowd.next()
-                site.reader.send(person.payload)
-                pending.append(person)
-                sent += 1
-                gap = crowd.rng.uniform(0.5, 1.5) * args.interval
-                next_t = now + gap
-            for lost in [p for p in pending if now - p.t > 10.0]:
-                pending.remove(lost)
-                mismatches += 1
-                print(f"{time.strftime('%H:%M:%S')}  ? no decision for {lost.label}",
-                      flush=True)
-            try:
-                ev = site.events.get(timeout=0.05)
-            except queue.Empty:
-                continue
-            if ev.get("event") == "exit":
-                print("scangate sim: the daemon exited", file=sys.stderr)
-                break
-            if ev.get("event") != "decision":
-                continue
-            who: Person | None = None
-            if str(ev.get("source", "")).startswith("serial:"):
-                who = next((p for p in pending if p.code == ev.get("code")), None)
-                if who is not None:
-                    pending.remove(who)
-                    if who.expected_reason != ev.get("reason"):
-                        mismatches += 1
-            counts[ev.get("reason", "?")] += 1
-            print(_line(ev, who), flush=True)
-    except KeyboardInterrupt:
-        print("\nscangate sim: stopping…", flush=True)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        with contextlib.suppress(KeyboardInterrupt):
-            rc = site.stop()
+    interrupted = False
+
+    def interrupt() -> None:
+        """The first SIGINT/SIGTERM interrupts whatever runs; later ones wait for the stop."""
+        nonlocal interrupted
+        if not interrupted:
+            interrupted = True
+            raise KeyboardInterrupt
+
+    with stop_on_signals(interrupt):
+        try:
+            site.prepare()
+            ready = site.start_daemon()
+            print(f"scangate sim: terminal running (daemon pid {ready.get('pid')}, "
+                  f"config {site.config_path})")
+            enrolled = site.enrol_if_needed(ready["screen"])
+            if enrolled is not None:
+                print(f"  enrolled on first start: the technician's phone read the screen QR "
+                      f"and showed the centre's voucher to the reader; gate "
+                      f"{enrolled.get('gate_id')}, certificate "
+                      f"{str(enrolled.get('serial'))[:16]}, mutual TLS")
+            print(f"  staff screen: {ready['screen']}")
+            if site.central is not None:
+                print(f"  central stand-in: {site.central.url}")
+            if site.reader is not None:
+                print(f"  simulated reader: {site.reader.path}")
+            print("  Ctrl-C stops.", flush=True)
+            assert site.keys is not None
+            crowd = Crowd(site.keys.issuer(), seed=args.seed)
+            pending: list[Person] = []
+            t_end = time.monotonic() + args.duration if args.duration > 0 else None
+            next_t = time.monotonic()
+            sent = 0
+            while True:
+                now = time.monotonic()
+                if t_end is not None and now >= t_end:
+                    break
+                if args.people and sent >= args.people and not pending:
+                    break
+                if site.reader is not None and now >= next_t and not (
+                        args.people and sent >= args.people):
+                    person = crowd.next()
+                    site.reader.send(person.payload)
+                    pending.append(person)
+                    sent += 1
+                    gap = crowd.rng.uniform(0.5, 1.5) * args.interval
+                    next_t = now + gap
+                for lost in [p for p in pending if now - p.t > 10.0]:
+                    pending.remove(lost)
+                    mismatches += 1
+                    print(f"{time.strftime('%H:%M:%S')}  ? no decision for {lost.label}",
+                          flush=True)
+                try:
+                    ev = site.events.get(timeout=0.05)
+                except queue.Empty:
+                    continue
+                if ev.get("event") == "exit":
+                    print("scangate sim: the daemon exited", file=sys.stderr)
+                    break
+                if ev.get("event") != "decision":
+                    continue
+                who: Person | None = None
+                if str(ev.get("source", "")).startswith("serial:"):
+                    who = next((p for p in pending if p.code == ev.get("code")), None)
+                    if who is not None:
+                        pending.remove(who)
+                        if who.expected_reason != ev.get("reason"):
+                            mismatches += 1
+                counts[ev.get("reason", "?")] += 1
+                print(_line(ev, who), flush=True)
+        except KeyboardInterrupt:
+            print("\nscangate sim: stopping…", flush=True)
+        finally:
+            with contextlib.suppress(KeyboardInterrupt):
+                rc = site.stop()
     total = sum(counts.values())
     summary = ", ".join(f"{k} {v}" for k, v in counts.most_common())
     print(f"scangate sim: {total} decisions ({summary or 'none'}); daemon exit {rc}")

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import argparse
 import random
-import signal
 import sys
 import threading
 from pathlib import Path
-from types import FrameType
 
 from sim.cli import run_guarded
 from sim.errors import SimError
 from sim.serial_pty import SUFFIXES, SimSerialReader
+from sim.signals import stop_on_signals
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,46 +61,36 @@ def _run(args: argparse.Namespace) -> int:
         issuer = dk.issuer()
     fixed = _payloads(args)
     stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    old = signal.signal(signal.SIGINT, on_signal)
-    old_term = signal.signal(signal.SIGTERM, on_signal)
     rng = random.Random(1)
-    try:
-        with SimSerialReader(link_path=args.link) as reader:
-            print(reader.path, flush=True)
-            print(f"scangate sim serial: reader on {reader.path} -> {reader.slave_name}; "
-                  "Ctrl-C stops", file=sys.stderr)
-            n = 0
-            while not stop.is_set() and (not args.count or n < args.count):
-                if fixed:
-                    payload = fixed[n % len(fixed)]
-                elif issuer is not None:
-                    payload = issuer.mint(status="green")
+    with stop_on_signals(stop.set), SimSerialReader(link_path=args.link) as reader:
+        print(reader.path, flush=True)
+        print(f"scangate sim serial: reader on {reader.path} -> {reader.slave_name}; "
+              "Ctrl-C stops", file=sys.stderr)
+        n = 0
+        while not stop.is_set() and (not args.count or n < args.count):
+            if fixed:
+                payload = fixed[n % len(fixed)]
+            elif issuer is not None:
+                payload = issuer.mint(status="green")
+            else:
+                payload = f"SIM-SERIAL-{n:06d}"
+            try:
+                if args.faults and n % 5 == 3:
+                    reader.send_noise(3, seed=n)
+                    stop.wait(0.3)
+                if args.faults and n % 7 == 5:
+                    reader.unplug()
+                    print("scangate sim serial: unplugged", file=sys.stderr)
+                    stop.wait(1.0)
+                    reader.replug()
+                    print("scangate sim serial: plugged back", file=sys.stderr)
+                    stop.wait(0.5)
+                if args.faults and rng.random() < 0.3:
+                    reader.send_split(payload, suffix=args.suffix, parts=3, delay_s=0.02)
                 else:
-                    payload = f"SIM-SERIAL-{n:06d}"
-                try:
-                    if args.faults and n % 5 == 3:
-                        reader.send_noise(3, seed=n)
-                        stop.wait(0.3)
-                    if args.faults and n % 7 == 5:
-                        reader.unplug()
-                        print("scangate sim serial: unplugged", file=sys.stderr)
-                        stop.wait(1.0)
-                        reader.replug()
-                        print("scangate sim serial: plugged back", file=sys.stderr)
-                        stop.wait(0.5)
-                    if args.faults and rng.random() < 0.3:
-                        reader.send_split(payload, suffix=args.suffix, parts=3, delay_s=0.02)
-                    else:
-                        reader.send(payload, suffix=args.suffix)
-                except SimError as exc:  # nobody reading: keep going
-                    print(f"scangate sim serial: {exc}", file=sys.stderr)
-                n += 1
-                stop.wait(args.interval)
-    finally:
-        signal.signal(signal.SIGINT, old)
-        signal.signal(signal.SIGTERM, old_term)
+                    reader.send(payload, suffix=args.suffix)
+            except SimError as exc:  # nobody reading: keep going
+                print(f"scangate sim serial: {exc}", file=sys.stderr)
+            n += 1
+            stop.wait(args.interval)
     return 0

@@ -32,12 +32,13 @@ def wait_connected(url: str, timeout: float = 10.0) -> None:
 
 
 class DaemonProcess:
-    def __init__(self, config: Path, *, env: dict[str, str] | None = None) -> None:
+    def __init__(self, config: Path, *, env: dict[str, str] | None = None,
+                 cwd: Path | None = None) -> None:
         full_env = {**os.environ, **(env or {})}
         full_env.setdefault("SCANGATE_LOG_LEVEL", "WARNING")
         self.proc = subprocess.Popen(
             [SCANGATE, "run", "--config", str(config)], stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, env=full_env)
+            stderr=subprocess.PIPE, text=True, env=full_env, cwd=cwd)
         self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
         self.all: list[dict[str, Any]] = []
         self.stderr: list[str] = []

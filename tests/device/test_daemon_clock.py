@@ -12,6 +12,7 @@ from device.clock import ManualClock
 from device.daemon.app import Daemon
 from device.daemon.pipeline import Outcome
 from device.verify.trustlist import TrustList, TrustStore, load_root_key
+from sim.central import CentralServer
 from sim.keys import DemoKeys, make_demo_keys
 from tests.device.daemon_kit import FedSource, asynctest, load, make_site
 
@@ -74,16 +75,28 @@ def old_trust_issued(keys: DemoKeys) -> float:
 
 @asynctest
 async def test_heartbeat_health_does_not_flatten_the_clock_status(tmp_path: Path) -> None:
-    """The daemon's health() is merged over the uplink's heartbeat: it must not replace
-    the time floor's full clock status with a bare quality string."""
-    path, _keys = make_site(tmp_path)
-    d = Daemon(load(path), pin_factory=MockFactory(), sources=[FedSource()],
-               write_log=lambda line: None)
-    await d.start()
-    try:
-        assert d.board is not None
-        hb = d.board.heartbeat()
-        assert "clock" not in hb or isinstance(hb["clock"], dict)
-        assert hb["journal"] and hb["trust_list_version"] is not None
-    finally:
-        await d.stop()
+    """The daemon's health() is merged over the uplink's heartbeat report: it must not
+    replace the time floor's full clock status with a bare quality string. Checked on
+    what the centre receives (the merged report), not on health() alone."""
+    with CentralServer(tmp_path / "central.db", port=0) as central:
+        path, _keys = make_site(tmp_path, uplink=f'[uplink]\nbase_url = "{central.url}"\n'
+                                                 "heartbeat_interval_s = 0.2\n")
+        d = Daemon(load(path), pin_factory=MockFactory(), sources=[FedSource()],
+                   write_log=lambda line: None)
+        await d.start()
+        try:
+            for _ in range(200):
+                beats = central.store.heartbeats("test-gate")
+                if beats:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("no heartbeat reached the centre within 10 s")
+        finally:
+            await d.stop()
+    body = beats[0]["body"]
+    clock = body["clock"]
+    assert isinstance(clock, dict), clock
+    assert {"quality", "floor_t", "floor_source", "trusted_ever"} <= set(clock)
+    assert clock["quality"] in ("synced", "floor", "unsure")
+    assert body["checks"]["journal"] is True and body["trust_list_version"] == 1

@@ -81,3 +81,24 @@ def test_bad_device_spec() -> None:
         SimCamera(device="/no/such/dir/*.png")
     with pytest.raises(ScenarioError):
         SimCamera(device="scenes:fog=3")
+
+
+def test_scenes_with_demo_keys_show_verifiable_codes(tmp_path: Path) -> None:
+    """``scenes:keys=DIR``: the phones show codes minted with the demo issuer key, which
+    the verifier accepts against the demo trust list (configs/sim.toml relies on it)."""
+    from device.verify import TrustStore, Verifier, load_root_key
+    from sim.keys import make_demo_keys
+
+    keys = make_demo_keys(tmp_path / "keys")
+    store = TrustStore(tmp_path / "tl.cose", load_root_key(keys.root_public))
+    verifier = Verifier(store.install(keys.trust_list.read_bytes()))
+    cam = SimCamera(device=f"scenes:keys={keys.dir},seed=3,hold=1,gap=1", fps=1000)
+    cam.open()
+    labels = [label for _ in range(60) if cam.read() is not None
+              for _, label in [cam.frame_log[-1]] if label is not None]
+    cam.close()
+    reasons = {verifier.verify(label).reason.value for label in labels}
+    assert len(labels) >= 20 and "ok" in reasons
+    assert not any(label.startswith("SIM-CODE-") for label in labels)
+    with pytest.raises(ScenarioError, match="run `scangate sim keys /nope` first"):
+        SimCamera(device="scenes:keys=/nope")

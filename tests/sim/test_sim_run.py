@@ -11,6 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from tests.procs import spawned
+
 SCANGATE = str(Path(sys.executable).with_name("scangate"))
 
 
@@ -49,34 +53,39 @@ def test_sim_run_decides_simulated_people(tmp_path: Path) -> None:
     assert "enrolled on first start" not in again.stdout
 
 
-def test_sim_run_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [SCANGATE, "sim", "run", "--dir", str(tmp_path / "run"), "--port", "0",
-         "--interval", "0.1", "--no-central"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    pid = None
-    decisions = 0
-    end = time.monotonic() + 60
-    for line in proc.stdout:
-        m = re.search(r"daemon pid (\d+)", line)
-        if m:
-            pid = int(m.group(1))
-        if re.search(r"[✓✗] (accept|deny)", line):
-            decisions += 1
-            if decisions == 3:
-                break
-        assert time.monotonic() < end
-    proc.send_signal(signal.SIGINT)
-    rest, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, rest + err
-    assert "daemon exit 0" in rest
-    assert pid is not None
-    # The daemon is gone (no orphan holding the reader or the port).
-    time.sleep(0.1)
-    try:
-        os.kill(pid, 0)
-        alive = True
-    except ProcessLookupError:
-        alive = False
-    assert not alive
+@pytest.mark.parametrize("sig, ignored", [(signal.SIGINT, True), (signal.SIGTERM, False)],
+                         ids=["SIGINT-with-SIGINT-ignored", "SIGTERM"])
+def test_sim_run_stops_cleanly_on_ctrl_c(sig: signal.Signals, ignored: bool,
+                                         tmp_path: Path) -> None:
+    """Ctrl-C or SIGTERM stops the daemon and the rest; also when started as a script's
+    ``cmd &`` (SIGINT ignored at start). Whatever happens, the test leaves no process."""
+    with spawned() as procs:
+        proc = procs.start([SCANGATE, "sim", "run", "--dir", str(tmp_path / "run"),
+                            "--port", "0", "--interval", "0.1", "--no-central"],
+                           ignore_sigint=ignored)
+        assert proc.stdout is not None
+        pid = None
+        decisions = 0
+        end = time.monotonic() + 60
+        for line in proc.stdout:
+            m = re.search(r"daemon pid (\d+)", line)
+            if m:
+                pid = int(m.group(1))
+            if re.search(r"[✓✗] (accept|deny)", line):
+                decisions += 1
+                if decisions == 3:
+                    break
+            assert time.monotonic() < end
+        proc.send_signal(sig)
+        rest, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, rest + err
+        assert "daemon exit 0" in rest
+        assert pid is not None
+        # The daemon is gone (no orphan holding the reader or the port).
+        time.sleep(0.1)
+        try:
+            os.kill(pid, 0)
+            alive = True
+        except ProcessLookupError:
+            alive = False
+        assert not alive

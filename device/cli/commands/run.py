@@ -14,7 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="run the terminal daemon",
         description="Run the terminal daemon: read codes, verify them offline, decide, "
         "drive the gate, journal every decision, serve the staff screen and sync with "
-        "the central engine in the background. Stops cleanly on SIGTERM or Ctrl-C.",
+        "the central engine in the background. Before starting it checks the "
+        "configuration and this machine exactly as `scangate config check` does. Stops "
+        "cleanly on SIGTERM or Ctrl-C.",
     )
     p.add_argument("--config", required=True, metavar="FILE", help="the TOML configuration")
     p.set_defaults(func=_run)

@@ -65,6 +65,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _config(args: argparse.Namespace) -> SourceConfig:
+    if args.camera_backend is not None and not args.camera:
+        raise ConfigError(f"--camera-backend {args.camera_backend}: only with --camera "
+                          "(a serial or keyboard reader has no camera backend)")
     if args.keyboard:
         return KeyboardSourceConfig(device=args.keyboard)
     if args.serial:
@@ -73,6 +76,9 @@ def _config(args: argparse.Namespace) -> SourceConfig:
     device = str(args.camera)
     backend = args.camera_backend or "opencv"
     if device.startswith("sim:"):
+        if backend != "sim" and args.camera_backend is not None:
+            raise ConfigError(f"--camera {device} is the simulated camera; it cannot use "
+                              f"--camera-backend {args.camera_backend} (drop that option)")
         backend, device = "sim", device[4:]
         if not device:
             raise ConfigError("--camera sim: needs a spec, e.g. sim:scenes")
