@@ -1,31 +1,38 @@
-"""The provisioning commands' error boundary: one clear line, a non-zero exit, no traceback."""
+"""The provisioning commands' side of the CLI's one error boundary (``device.cli.main``).
+
+Errors are not printed here: they propagate to the boundary, which prints ONE line,
+``scangate provision <action>: error: ...``, and exits 2. A refusal from the centre or
+the terminal's own checks (``EnrolmentError``) is given its code first, so the line reads
+``... error: refused (token_used): the enrolment token was already used ...``.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from typing import Any
 
-from device.errors import EnrolmentError, ScangateError
+from device.errors import EnrolmentError
 from provisioning.errors import ProvisioningError
 
 EXIT_REFUSED = 2
 EXIT_PENDING = 3  # retire: bundle exported, waiting for the centre's receipt
 
 
-def guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """One clear line and a non-zero exit for every refusal; never a traceback."""
+class Refused(ProvisioningError):
+    """An enrolment step refused; the message starts with its code."""
 
+    def __init__(self, exc: EnrolmentError) -> None:
+        super().__init__(f"refused ({exc.code}): {exc}")
+        self.code = exc.code
+
+
+def guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         try:
             return int(func(args))
         except EnrolmentError as exc:
-            print(f"scangate provision: refused ({exc.code}): {exc}", file=sys.stderr)
-            return EXIT_REFUSED
-        except (ProvisioningError, ScangateError) as exc:
-            print(f"scangate provision: error: {exc}", file=sys.stderr)
-            return EXIT_REFUSED
+            raise Refused(exc) from exc
 
     return run
 

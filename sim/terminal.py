@@ -120,7 +120,13 @@ class SimSite:
                                          trust_list_path=self.keys.trust_list,
                                          trust_root_path=self.keys.root_public)
             self.central.start()
-            uplink = (f'\n[uplink]\nbase_url = "{self.central.url}"\n'
+            # Not enrolled yet: no centre URL (the voucher brings it). Enrolled: this run's
+            # URL (the stand-in listens on a new port each run), the rest from the identity.
+            from device.identity import IdentityStore
+
+            enrolled = IdentityStore(state / "identity").load() is not None
+            url = f'base_url = "{self.central.url}"\n' if enrolled else ""
+            uplink = (f"\n[uplink]\n{url}"
                       "batch_interval_s = 2.0\nheartbeat_interval_s = 10.0\n"
                       "trust_poll_interval_s = 30.0\ntimeout_s = 5.0\n")
         self.config_path.write_text(CONFIG_TEMPLATE.format(sources=sources, uplink=uplink,

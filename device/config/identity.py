@@ -47,9 +47,6 @@ def effective_uplink(terminal_id: str, options: Mapping[str, Any] | None,
     if enrolment is None and (options is None or options.get("base_url") is None):
         return None  # not enrolled, no centre configured: offline until enrolled
     kw = dict(options or {})
-    if (enrolment is None and str(kw["base_url"]).startswith("https://")
-            and kw.get("ca_file") is None and kw.get("token") is None):
-        return None  # the centre is named, the terminal not enrolled yet: offline until then
     if enrolment is not None:
         if enrolment.terminal_id != terminal_id:
             raise ConfigError(

@@ -68,9 +68,6 @@ class DaemonConfig:
             for s in self.sources
         ) or "none"
         up = self.uplink.base_url if self.uplink is not None else "off (offline only)"
-        named = (self.uplink_options or {}).get("base_url")
-        if self.uplink is None and named:
-            up = f"{named} (not enrolled yet: offline until enrolled)"
         if self.uplink is not None and self.uplink.client_cert is not None:
             up += " (mutual TLS)"
         return (

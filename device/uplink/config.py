@@ -62,7 +62,7 @@ class UplinkConfig:
             )
         if parts.scheme == "https" and self.ca_file is None:
             raise ConfigError(
-                f"uplink.ca_file: missing; https://{parts.netloc} needs the centre's CA "
+                f"uplink.ca_file is not set: https://{parts.netloc} needs the centre's CA "
                 "pinned (set uplink.ca_file, or enrol: scangate provision enroll)"
             )
         if not self.terminal_id or len(self.terminal_id) > 64 or not all(

@@ -122,8 +122,7 @@ def test_defaults(tmp_path: Path) -> None:
          ["uplink.base_url", "example.com", "loopback"]),
         (minimal(uplink={"base_url": "http://example.com:8300", "allow_insecure_http": True}),
          ["uplink.base_url", "example.com", "loopback"]),
-        (minimal(uplink={"base_url": "https://c", "token": "t"}),
-         ["uplink.ca_file", "missing", "enrol"]),
+        (minimal(uplink={"base_url": "https://c"}), ["uplink.ca_file", "not set", "enrol"]),
         (minimal(decoder={"backend": "tesseract"}), ["decoder.backend", "tesseract", "zxing"]),
         (minimal(journal={"quota_mb": 0}), ["journal.quota_mb", ">= 1"]),
     ],
@@ -239,6 +238,7 @@ def test_config_check_warns_when_the_token_is_readable_by_others(tmp_path: Path)
     from tests.device.daemon_kit import make_site
 
     cfg, _keys = make_site(tmp_path, uplink='[uplink]\nbase_url = "http://127.0.0.1:9"\n'
+                                            'allow_insecure_http = true\n'
                                             'token = "sim-token"\n')
     scangate = str(Path(sys.executable).with_name("scangate"))
     cfg.chmod(0o644)
@@ -250,9 +250,3 @@ def test_config_check_warns_when_the_token_is_readable_by_others(tmp_path: Path)
     assert loose.returncode == 0 and tight.returncode == 0, loose.stderr + tight.stderr
     assert f"chmod 600 {cfg}" in loose.stdout
     assert "warning" not in tight.stdout
-
-
-def test_a_named_centre_before_enrolment_is_offline_until_enrolled(tmp_path: Path) -> None:
-    cfg = parse(minimal(uplink={"base_url": "https://central.example"}), tmp_path)
-    assert cfg.uplink is None
-    assert "not enrolled yet" in cfg.summary()

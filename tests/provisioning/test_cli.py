@@ -103,7 +103,7 @@ def test_the_console_flow_as_separate_processes(tmp_path: Path, pki: Pki) -> Non
         assert revoked.returncode == 0 and "revoked 1 certificate" in revoked.stdout
         status = run("provision", "status", "--config", str(config), "--online")
         assert status.returncode == 2
-        assert status.stderr.startswith("scangate provision: refused (revoked)")
+        assert status.stderr.startswith("scangate provision status: error: refused (revoked)")
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=20)

@@ -35,7 +35,8 @@ def refused(capsys: pytest.CaptureFixture[str], config: Path, argv: list[str],
     assert rc == 2, (out, err)
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
-    assert lines[0].startswith(f"scangate provision: refused ({code}): "), lines[0]
+    assert lines[0].startswith(f"scangate provision {argv[1]}: error: refused ({code}): "), \
+        lines[0]
     assert "Traceback" not in err and out == ""
     assert snapshot(state) == before, "a refusal changed the terminal"
     return lines[0]

@@ -135,6 +135,8 @@ async def test_revoked_terminal_keeps_gating_offline_and_recovers_by_re_enrolmen
         assert all(o.verdict.decision.value == "accept" for o in outs)  # gating goes on
         assert d.gate.opens == 6
         await until(lambda: d.board.revoked(), 20, "the centre's 403 seen")
+        await until(lambda: d.uplink.status()["last_error_kind"] == "auth", 20,
+                    "the upload refused too")
         async with httpx.AsyncClient(base_url=d.screen.url) as c:
             health = (await c.get("/healthz")).json()
             status = (await c.get("/api/status")).json()
