@@ -106,6 +106,11 @@ async def test_the_daemon_renews_before_expiry_and_keeps_uploading(
         await until(lambda: centre.store.record_count("t-1") == 1, 20, "uploaded after renewal")
         kinds = [c["kind"] for c in centre.provisioning.certificates("t-1")]
         assert kinds == ["enrol", "renew"]
+        # The heartbeat tells the centre which certificate the terminal now presents.
+        renewed = d.identity.status()["serial"]
+        await until(lambda: any(h["body"].get("identity", {}).get("serial") == renewed
+                                for h in centre.store.heartbeats("t-1")), 20,
+                    "a heartbeat with the renewed identity")
         # The new certificate is "due" too by this clock (it runs 25 days ahead of the
         # centre's): renewal does not loop, one per MIN_GAP_S at most.
         await asyncio.sleep(1.5)
