@@ -134,7 +134,8 @@ async def drain(journal: Journal, url: str, n_total: int, batch: int,
                 decider: Decider, idle_s: float) -> dict[str, Any]:
     await decider.run(0.2)  # warm-up (first fsyncs, imports), not counted
     idle = await decider.run(idle_s)
-    cfg = UplinkConfig(base_url=url, terminal_id=TERMINAL, batch_size=batch,
+    cfg = UplinkConfig(base_url=url, allow_insecure_http=True, terminal_id=TERMINAL,
+                       batch_size=batch,
                        batch_interval_s=0.01, heartbeat_interval_s=3600.0,
                        trust_poll_interval_s=3600.0, timeout_s=30.0)
     uplink = Uplink(cfg, journal=journal)

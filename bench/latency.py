@@ -70,7 +70,8 @@ def write_config(tmp: Path, *, sources: str, base_url: str | None) -> Path:
         keys.trust_list.read_bytes())
     uplink = ""
     if base_url:
-        uplink = (f'[uplink]\nbase_url = "{base_url}"\ntoken = "bench"\nbatch_interval_s = 0.2\n'
+        uplink = (f'[uplink]\nbase_url = "{base_url}"\ntoken = "bench"\n'
+                  'allow_insecure_http = true\nbatch_interval_s = 0.2\n'
                   "batch_size = 50\nheartbeat_interval_s = 0.5\ntrust_poll_interval_s = 0.5\n"
                   "backoff_base_s = 0.2\nbackoff_cap_s = 1.0\ntimeout_s = 30\n")
     text = f"""terminal_id = "bench"

@@ -12,7 +12,9 @@
         ├── SourceError              a scan source (camera, serial reader) failed
         ├── GateError                gate outputs could not be driven
         ├── JournalError             the scan journal cannot be written or read
-        └── UplinkError              the central engine could not be reached or refused
+        ├── UplinkError              the central engine could not be reached or refused
+        ├── IdentityError            the terminal's key, certificate or identity files
+        └── EnrolmentError           enrolment, renewal or retire refused (one line: what to do)
 
 The verifier never raises for bad input: a malformed code is a DENY with a reason.
 Errors that cross a boundary are translated here (``raise XError(msg) from exc``) and
@@ -62,3 +64,19 @@ class JournalError(ScangateError):
 
 class UplinkError(ScangateError):
     """The central engine could not be reached or refused a request."""
+
+
+class IdentityError(ScangateError):
+    """The terminal's key, certificate or identity directory cannot be used."""
+
+
+class EnrolmentError(ScangateError):
+    """An enrolment, renewal or retire step was refused; nothing on the terminal changed.
+
+    ``code`` names the refusal (``token_used``, ``wrong_ca_fingerprint``, ...) for tests
+    and the staff screen; the message is the one line the technician reads.
+    """
+
+    def __init__(self, message: str, code: str = "refused") -> None:
+        super().__init__(message)
+        self.code = code

@@ -46,6 +46,15 @@ class SimCameraControl:
         self._running = threading.Event()
         self._running.set()
         self.opens = 0
+        self.shown: tuple[Frame, str] | None = None  # something held up to the lens
+
+    def hold_up(self, frame: Frame, label: str = "held") -> None:
+        """Someone holds ``frame`` (a phone showing a code) in front of the camera: every
+        frame read shows it until ``take_away()`` (sim/phone.py shows a voucher so)."""
+        self.shown = (frame, label)
+
+    def take_away(self) -> None:
+        self.shown = None
 
     def stall(self) -> None:
         """Reads block (the driver hangs) until ``resume()``."""
@@ -214,11 +223,16 @@ class SimCamera:
         if delay > 0:
             time.sleep(delay)
         self._next_t = max(self._next_t + 1.0 / self.fps, time.monotonic() - 1.0 / self.fps)
-        try:
-            frame, label = next(self._iter)
-        except StopIteration:
-            time.sleep(1.0 / self.fps)
-            return None
+        held = self.control.shown
+        label: str | None
+        if held is not None:
+            frame, label = held
+        else:
+            try:
+                frame, label = next(self._iter)
+            except StopIteration:
+                time.sleep(1.0 / self.fps)
+                return None
         t = time.monotonic()
         self.frame_log.append((t, label))
         if self.on_frame is not None:

@@ -111,17 +111,52 @@ class SimSite:
         uplink = ""
         if self.want_central:
             from sim.central import CentralServer
+            from sim.central.ca import CentralCA
 
-            self.central = CentralServer(self.dir / "central.db", port=0,
-                                         trust_list_path=self.keys.trust_list)
+            # A real CA for the stand-in (kept in the run directory): the terminal enrols
+            # itself on first start (enrol_if_needed) and then speaks mutual TLS.
+            ca = CentralCA.open_or_create(self.dir / "central-ca")
+            self.central = CentralServer(self.dir / "central.db", port=0, ca=ca,
+                                         trust_list_path=self.keys.trust_list,
+                                         trust_root_path=self.keys.root_public)
             self.central.start()
-            uplink = (f'\n[uplink]\nbase_url = "{self.central.url}"\ntoken = "sim-token"\n'
+            # Not enrolled yet: no centre URL (the voucher brings it). Enrolled: this run's
+            # URL (the stand-in listens on a new port each run), the rest from the identity.
+            from device.identity import IdentityStore
+
+            enrolled = IdentityStore(state / "identity").load() is not None
+            url = f'base_url = "{self.central.url}"\n' if enrolled else ""
+            uplink = (f"\n[uplink]\n{url}"
                       "batch_interval_s = 2.0\nheartbeat_interval_s = 10.0\n"
                       "trust_poll_interval_s = 30.0\ntimeout_s = 5.0\n")
         self.config_path.write_text(CONFIG_TEMPLATE.format(sources=sources, uplink=uplink,
                                                            port=self.port))
-        self.config_path.chmod(0o600)  # it holds the uplink token
+        self.config_path.chmod(0o600)
         return self.config_path
+
+    def enrol_if_needed(self, screen_url: str, *, gate_id: str = "sim-gate-A",
+                        timeout_s: float = 30.0) -> dict[str, Any] | None:
+        """First start: the technician's phone reads the enrolment QR off the staff
+        screen, the stand-in mints a voucher for this terminal and gate, the phone shows it
+        to the simulated reader, and the daemon enrols itself over TLS. None if the
+        terminal was enrolled already (or there is no centre)."""
+        if self.central is None or self.reader is None:
+            return None
+        view = httpx.get(screen_url + "api/enrolment", timeout=5).json()
+        if view.get("state") == "enrolled":
+            return None
+        from sim.phone import TechnicianPhone
+
+        phone = TechnicianPhone(self.central.provisioning, self.central.url, gate_id=gate_id)
+        phone.enrol(screen_url, reader=self.reader)
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            view = httpx.get(screen_url + "api/enrolment", timeout=5).json()
+            if view.get("state") == "enrolled":
+                return dict(view)
+            time.sleep(0.1)
+        raise SimError(f"the terminal did not enrol within {timeout_s:.0f} s: "
+                       f"{view.get('message')}")
 
     # -- the daemon ------------------------------------------------------------------------
 

@@ -155,7 +155,8 @@ def violations(prefix: str, forbidden: Iterable[str]) -> list[str]:
 def test_the_layout_is_the_one_documented() -> None:
     for pkg in ("device.verify", "device.verify.codecs", "device.decide", "device.clock",
                 "device.config", "device.sources", "device.decode", "device.gate",
-                "device.journal", "device.uplink", "device.daemon", "device.web"):
+                "device.journal", "device.uplink", "device.daemon", "device.web",
+                "device.identity", "device.enrol"):
         assert pkg in MODULES, f"{pkg} is missing"
     root = sorted(m for m in MODULES if m.count(".") == 1 and not (
         (ROOT / m.replace(".", "/")).is_dir()) and m.startswith("device."))
@@ -179,6 +180,24 @@ def test_verify_does_not_know_the_decision() -> None:
 
 def test_journal_never_imports_the_uplink() -> None:
     assert violations("device.journal", ("device.uplink", "httpx")) == []
+
+
+def test_identity_is_a_leaf_without_network() -> None:
+    """The terminal's identity (key, certificate, files) knows no other part and does no
+    network I/O: the daemon, the enrolment exchange and the uplink use it."""
+    others = [f"device.{p}" for p in (*PARTS, "enrol", "verify", "decide")]
+    assert violations("device.identity", others) == []
+    assert violations("device.identity", ("httpx", "socket", "ssl", "aiohttp")) == []
+
+
+def test_enrolment_stays_off_the_scan_path_parts() -> None:
+    """Enrolment (vouchers, EST, renewal) never imports the daemon, the journal, the
+    gate, the sources, the decision or the screen; the uplink never imports enrolment."""
+    banned = [f"device.{p}" for p in ("daemon", "journal", "gate", "sources", "decode",
+                                      "decide", "web", "cli", "config")]
+    assert violations("device.enrol", banned) == []
+    assert violations("device.uplink", ("device.enrol", "device.daemon",
+                                        "device.identity")) == []
 
 
 def test_no_import_circles_between_modules() -> None:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from device.config.identity import effective_uplink, parse_identity
 from device.config.model import (
     DaemonConfig,
     JournalConfig,
@@ -22,11 +23,12 @@ from device.config.model import (
     TrustConfig,
 )
 from device.config.sources import parse_source
-from device.config.tables import Table, wrap
+from device.config.tables import Table
 from device.decide.policy import PROFILES, STALE_POLICIES, SitePolicy
 from device.errors import ConfigError
 from device.gate.factory import PIN_FACTORIES
 from device.gate.outputs import PULLS, RELAY_MODES, GateConfig
+from device.identity import IdentityStore
 
 
 def _parse_sources(top: Table, default_decoder: str) -> tuple[SourceSpec, ...]:
@@ -96,12 +98,10 @@ def _parse_policy(t: Table) -> SitePolicy:
     return policy
 
 
-def _parse_uplink(t: Table, terminal_id: str) -> Any:
-    from device.uplink.config import UplinkConfig
-
+def _parse_uplink(t: Table) -> dict[str, Any]:
+    """The [uplink] options as given (``base_url`` may be left to the enrolled identity)."""
     kw: dict[str, Any] = {
-        "base_url": t.str_("base_url"),
-        "terminal_id": terminal_id,
+        "base_url": t.str_("base_url", None),
         "token": t.str_("token", None),
         "ca_file": t.path("ca_file", None),
         "client_cert": t.path("client_cert", None),
@@ -117,7 +117,7 @@ def _parse_uplink(t: Table, terminal_id: str) -> Any:
     if t.has("allow_insecure_http"):
         kw["allow_insecure_http"] = t.bool_("allow_insecure_http")
     t.done()
-    return wrap("uplink", lambda: UplinkConfig(**kw))
+    return kw
 
 
 def parse_config(data: Mapping[str, Any], *, base_dir: Path,
@@ -140,9 +140,14 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path,
     gate = _parse_gate(top.sub("gate"))
     policy = _parse_policy(top.sub("policy"))
 
-    tr = top.sub("trust", required=True)
-    trust = TrustConfig(root_key=tr.path("root_key"),
-                        trust_list=tr.path("trust_list", str(state_dir / "trust-list.bin")))
+    identity = parse_identity(top.sub("identity"), state_dir)
+    tr = top.sub("trust")
+    pinned_root = tr.has("root_key")
+    trust = TrustConfig(
+        # Without a pinned root: the one the centre handed out at enrolment.
+        root_key=tr.path("root_key", str(IdentityStore(identity.dir).root_path)),
+        trust_list=tr.path("trust_list", str(state_dir / "trust-list.bin")),
+        root_pinned=pinned_root)
     tr.done()
 
     jt = top.sub("journal")
@@ -167,8 +172,9 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path,
     )
     sc.done()
 
-    uplink = _parse_uplink(top.sub("uplink"), terminal_id) if top.has("uplink") else None
+    uplink_options = _parse_uplink(top.sub("uplink")) if top.has("uplink") else None
     top.done()
+    uplink = effective_uplink(terminal_id, uplink_options, identity)
     if not sources:
         raise ConfigError("sources: none configured; add at least one [[sources]] table "
                           "(type = \"serial\", \"camera\" or \"keyboard\")")
@@ -176,13 +182,25 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path,
         terminal_id=terminal_id, state_dir=state_dir, sources=sources, decoder=decoder,
         dedupe_window_s=dedupe_window_s, gate=gate, policy=policy, trust=trust,
         journal=journal, timefloor_path=timefloor_path, screen=screen, uplink=uplink,
-        source_file=source_file,
+        source_file=source_file, identity=identity, uplink_options=uplink_options,
     )
 
 
 def secret_warnings(path: str | Path, cfg: DaemonConfig) -> list[str]:
     """Warnings about secrets readable by others (the token lives in the config file)."""
     out: list[str] = []
+    if cfg.uplink is not None and cfg.uplink.token and cfg.uplink.client_cert is not None:
+        out.append("uplink.token is not sent: this terminal has a client certificate "
+                   "(mutual TLS); remove the token from the configuration")
+    if cfg.identity is not None:
+        key = Path(cfg.identity.dir) / "terminal.key"
+        try:
+            kmode = key.stat().st_mode
+        except OSError:
+            kmode = 0
+        if kmode & 0o077:
+            out.append(f"{key} (the terminal's private key) is readable by other users "
+                       f"(mode {kmode & 0o777:o}); run: chmod 600 {key}")
     if cfg.uplink is not None and cfg.uplink.token:
         try:
             mode = Path(path).stat().st_mode

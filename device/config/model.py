@@ -24,6 +24,7 @@ class SourceSpec:
 class TrustConfig:
     root_key: Path
     trust_list: Path
+    root_pinned: bool = True  # False: root_key is the enrolled identity's trust-root.pem
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,6 +58,8 @@ class DaemonConfig:
     screen: ScreenConfig
     uplink: Any = None  # device.uplink.config.UplinkConfig | None (no [uplink]: offline only)
     source_file: Path | None = None
+    identity: Any = None  # device.identity.IdentityConfig ([identity]; defaults filled)
+    uplink_options: Mapping[str, Any] | None = None  # [uplink] as given (before identity)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def summary(self) -> str:
@@ -65,6 +68,8 @@ class DaemonConfig:
             for s in self.sources
         ) or "none"
         up = self.uplink.base_url if self.uplink is not None else "off (offline only)"
+        if self.uplink is not None and self.uplink.client_cert is not None:
+            up += " (mutual TLS)"
         return (
             f"terminal {self.terminal_id}: sources [{srcs}], decoder {self.decoder}, "
             f"gate {self.gate.pin_factory} relay {self.gate.relay_mode}, "

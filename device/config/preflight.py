@@ -15,7 +15,8 @@ raises ``ConfigError`` naming the key, the value and what to do:
                trust list exist or can be created (mode 0700) and take a new file
   state files  those that exist (journal and its side files, time floor, trust list)
                can be opened for writing
-  root key     ``trust.root_key`` exists and holds a public key or certificate
+  root key     ``trust.root_key`` exists and holds a public key or certificate (left
+               out and not enrolled yet: a warning, the centre hands it out at enrolment)
   trust list   an installed list verifies against the root key (none installed, or a
                stale one: a warning, the daemon still starts and denies what it must)
   screen       ``screen.host`` resolves; a port below 1024 needs root
@@ -156,6 +157,15 @@ def _state(cfg: DaemonConfig, pre: Preflight) -> None:
 def _trust(cfg: DaemonConfig, pre: Preflight) -> None:
     from device.verify.trustlist import TrustStore, load_root_key
 
+    if not cfg.trust.root_pinned and not cfg.trust.root_key.exists():
+        # No root pinned in the configuration and not enrolled yet: the centre hands the
+        # root out at enrolment (docs/provisioning.md); until then every code is denied.
+        pre.warnings.append(
+            f"not enrolled: no trust root yet ({cfg.trust.root_key}); every code will be "
+            "denied (unknown_key) until the terminal is enrolled (scangate provision enroll, "
+            "or a voucher shown to its scanner)")
+        pre.checked.append("root key: none yet (not enrolled)")
+        return
     pre.root_key = _as_config_error("trust.root_key", cfg.trust.root_key,
                                     lambda: load_root_key(cfg.trust.root_key))
     pre.checked.append(f"root key: {cfg.trust.root_key}")

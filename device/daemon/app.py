@@ -89,6 +89,7 @@ class Daemon:
         self.timefloor: Any = None
         self.journal: Any = None
         self.uplink: Any = None
+        self.identity: Any = None  # device.enrol.agent.IdentityAgent
         self.mux: Any = None
         self.dedupe: Any = None
         self.screen: Any = None
@@ -146,15 +147,58 @@ class Daemon:
             monotonic=time.monotonic, journal_in_thread=self.journal_in_thread,
         )
         self.board = StatusBoard(self)
-        if cfg.uplink is not None:
-            from device.uplink import Uplink
+        if cfg.identity is not None:
+            from device.enrol.agent import IdentityAgent
+            from device.enrol.enrol import TrustTarget
 
-            self.uplink = Uplink(
-                cfg.uplink, journal=self.journal, timefloor=self.timefloor,
-                trust_store=self.trust_store, on_trust_list=self._on_trust_list,
-                health=self.board.heartbeat, transport=self._uplink_transport,
-                clock=self.clock,
-            )
+            self.identity = IdentityAgent(
+                cfg.terminal_id, cfg.identity,
+                TrustTarget(root_key=cfg.trust.root_key if cfg.trust.root_pinned else None,
+                            trust_list=cfg.trust.trust_list),
+                now=lambda: float(self.timefloor.now().t), on_enrolled=self._on_enrolled,
+                on_renewed=self._on_renewed, transport=self._uplink_transport)
+            self.identity.start()
+        self.uplink = self._make_uplink(cfg.uplink)
+
+    def _make_uplink(self, config: Any) -> Any:
+        if config is None:
+            return None
+        from device.uplink import Uplink
+
+        assert self.board is not None
+        return Uplink(
+            config, journal=self.journal, timefloor=self.timefloor,
+            trust_store=self.trust_store, on_trust_list=self._on_trust_list,
+            health=self.board.heartbeat, transport=self._uplink_transport,
+            clock=self.clock,
+        )
+
+    async def _on_enrolled(self, result: Any) -> None:
+        """Enrolled from a scanned voucher: the new trust root and list, then the uplink
+        over mutual TLS, without a restart (the gate kept deciding all along)."""
+        from device.config.identity import effective_uplink
+        from device.verify import TrustStore, load_root_key
+
+        cfg = self.config
+        self.trust_store = TrustStore(cfg.trust.trust_list, load_root_key(cfg.trust.root_key))
+        trust = self.trust_store.load()
+        if trust is not None:
+            self.verifier.replace_trust(trust)
+            self.timefloor.raise_to(trust.issued_at, "trust-list")
+        old = next((t for t in self._tasks if t.get_name() == "scangate-uplink"), None)
+        if old is not None:
+            old.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await old
+            self._tasks.remove(old)
+        self.uplink = self._make_uplink(effective_uplink(cfg.terminal_id, cfg.uplink_options,
+                                                         cfg.identity))
+        if self.uplink is not None:
+            self._spawn(self._uplink_loop(), "uplink")
+
+    def _on_renewed(self, enrolment: Any) -> None:
+        if self.uplink is not None:
+            self.uplink.reload_identity()
 
     def _on_trust_list(self, trust: Any) -> None:
         self.verifier.replace_trust(trust)
@@ -182,7 +226,7 @@ class Daemon:
                 hub=self.hub, status=self.board.status, health=self.board.health,
                 metrics=self.board.metrics, display_s=self.config.screen.verdict_display_s,
                 host=self.config.screen.host, port=self.config.screen.port,
-                refresh=self.board.refresh_now,
+                refresh=self.board.refresh_now, enrolment=self.board.enrolment,
             )
             try:
                 await self.screen.start()
@@ -198,6 +242,8 @@ class Daemon:
         self._spawn(self._watchdog_loop(), "watchdog")
         if self.uplink is not None:
             self._spawn(self._uplink_loop(), "uplink")
+        if self.identity is not None:
+            self._spawn(self.identity.renewer.run(), "renewal")
         self.ready = True
         self.notifier.ready(self.board.short_status())
         url = self.screen.url if self.screen is not None else None
@@ -211,12 +257,20 @@ class Daemon:
 
     async def _pump(self) -> None:
         assert self._queue is not None
+        from device.enrol.voucher import is_voucher
+
         async for scan in self.mux.scans():
             self.scans_read.inc(source=scan.source)
-            if self.dedupe.admit(scan):
-                self._queue.put_nowait(scan)
-            else:
+            if not self.dedupe.admit(scan):
                 self.scans_suppressed.inc(source=scan.source)
+            elif is_voucher(scan.payload):
+                # An enrolment voucher is never decided, journaled or shown as a verdict;
+                # its exchange with the centre runs as its own task (device/enrol/agent.py).
+                if self.identity is not None:
+                    self.identity.offer(scan.payload, refused=self.board is not None
+                                        and self.board.revoked())
+            else:
+                self._queue.put_nowait(scan)
 
     async def _consume(self) -> None:
         """Decide scans one by one; on stop, finish the one in hand and return."""
@@ -314,6 +368,9 @@ class Daemon:
         if self.mux is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.mux.close(), 0.5)
+        if self.identity is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.identity.close(), 1.0)
         self._close_sync()
         safe = bool(gate_state) and not any(
             gate_state.get(k) for k in ("relay_open", "green", "red", "buzzer"))

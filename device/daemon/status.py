@@ -39,6 +39,7 @@ class DaemonView(Protocol):
     timefloor: Any
     journal: Any
     uplink: Any
+    identity: Any
     mux: Any
 
     @property
@@ -140,6 +141,29 @@ class StatusBoard:
     def _uplink_online(self) -> float | None:
         return float(self._uplink()["online"]) if self.d.uplink is not None else None
 
+    def revoked(self) -> bool:
+        """The centre answered 403 ``revoked`` to this terminal's certificate."""
+        return self.d.uplink is not None and self._uplink().get("identity_refused") == "revoked"
+
+    def _identity(self) -> dict[str, Any]:
+        agent = self.d.identity
+        if agent is None:
+            return {"state": "off"}
+        st = agent.status()
+        if st["state"] == "enrolled" and self.revoked():
+            st["state"] = "revoked"
+        return st
+
+    def enrolment(self) -> dict[str, Any]:
+        """The staff screen's enrolment panel: the state and, while the terminal can be
+        enrolled from a voucher, the DPP-style URI its QR code shows."""
+        st = self._identity()
+        agent = self.d.identity
+        if (agent is not None and st["state"] in ("unenrolled", "expired", "error", "revoked")
+                and agent.wants_vouchers(refused=st["state"] == "revoked")):
+            st["uri"] = agent.uri()
+        return st
+
     def _trust(self) -> dict[str, Any]:
         v = self.d.verifier
         tl = v.trust_list if v is not None else None
@@ -222,6 +246,7 @@ class StatusBoard:
             "version": __version__,
             "uptime_s": round(time.monotonic() - d.started_mono, 1),
             "uplink": self._uplink(),
+            "identity": self._identity(),
             "journal": journal,
             "trust": self._trust(),
             "clock": self._clock(),
@@ -252,8 +277,15 @@ class StatusBoard:
             warnings.append("clock_not_synced")
         if d.uplink is not None and not self._uplink()["online"]:
             warnings.append("central_offline")
+        ident = self._identity()
+        warnings += {"revoked": ["terminal_revoked"], "unenrolled": ["terminal_not_enrolled"],
+                     "expired": ["certificate_expired"]}.get(ident["state"], [])
+        if ident.get("days_left") is not None and 0 < ident["days_left"] < 3:
+            warnings.append("certificate_expiring")
         ok = all(checks.values())
         return ok, {"checks": checks, "warnings": warnings,
+                    "identity": {k: ident.get(k) for k in ("state", "gate_id", "days_left",
+                                                           "serial")},
                     "terminal_id": d.config.terminal_id, "version": __version__}
 
     def metrics(self) -> str:
@@ -267,6 +299,8 @@ class StatusBoard:
                 "version": __version__, "journal": st["journal"],
                 "trust_list_version": st["trust"].get("version"),
                 "today": st["today"],  # "clock": the uplink sends the time floor's status
+                "identity": {k: st["identity"].get(k) for k in ("state", "gate_id", "serial",
+                                                                "days_left", "renewal_error")},
                 "sources": [{k: s.get(k) for k in ("name", "kind", "connected", "fps")}
                             for s in st["sources"]]}
 

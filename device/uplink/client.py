@@ -154,37 +154,69 @@ class CentralClient:
         clock: Clock,
         transport: httpx.AsyncBaseTransport | None = None,
         on_server_date: Callable[[str], None] | None = None,
+        on_identity: Callable[[str | None], None] | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
+        self._on_identity = on_identity
+        self._transport = transport
+        self._retired: list[httpx.AsyncClient] = []
         self.identity = TerminalIdentity(
             token=config.token, client_cert=config.client_cert, client_key=config.client_key
         )
-        verify: ssl.SSLContext | bool = True
-        if config.ca_file is not None:
-            verify = build_ssl_context(config.ca_file, self.identity)
-        elif config.is_tls:
+        if config.is_tls and config.ca_file is None:
             # No pinned CA: refuse rather than fall back to the system store.
             raise UplinkError(
                 "uplink.ca_file is not set: an https central engine needs the pinned CA file"
             )
+        self._on_server_date = on_server_date if config.is_tls else None
+        self._http = self._make_http()
+
+    def _make_http(self) -> httpx.AsyncClient:
+        config = self.config
+        verify: ssl.SSLContext | bool = True
+        if config.ca_file is not None:
+            verify = build_ssl_context(config.ca_file, self.identity)
         headers = {
             "User-Agent": "scangate-terminal",
             "X-Scangate-Terminal": config.terminal_id,
             **self.identity.headers(),
         }
-        self._on_server_date = on_server_date if config.is_tls else None
-        self._http = httpx.AsyncClient(
+        return httpx.AsyncClient(
             base_url=config.base_url,
             verify=verify,
-            transport=transport,
+            transport=self._transport,
             timeout=httpx.Timeout(config.timeout_s),
             headers=headers,
             follow_redirects=False,
         )
 
+    def reload_identity(self) -> None:
+        """Use the client certificate on disk now (after a renewal): new connections
+        present it; the previous client is closed with this one (its requests finish)."""
+        self._retired.append(self._http)
+        self._http = self._make_http()
+
     async def aclose(self) -> None:
+        for old in self._retired:
+            await old.aclose()
+        self._retired.clear()
         await self._http.aclose()
+
+    def _note_identity(self, response: httpx.Response) -> None:
+        """401/403: the identity was refused (``revoked``, ...); 2xx: it is accepted."""
+        if self._on_identity is None:
+            return
+        status = response.status_code
+        if 200 <= status < 300:
+            self._on_identity(None)
+        elif status in (401, 403):
+            code = f"http_{status}"
+            if len(response.content) < 10_000:
+                doc = _json_or_none(response)
+                if isinstance(doc, dict) and isinstance(doc.get("code"), str):
+                    code = doc["code"][:40]
+            self._on_identity(code)
 
     async def __aenter__(self) -> CentralClient:
         return self
@@ -201,6 +233,7 @@ class CentralClient:
         if date and self._on_server_date is not None:
             # Only over verified TLS: the Date then comes from the pinned centre.
             self._on_server_date(date)
+        self._note_identity(response)
         return response
 
     def _translate(self, exc: httpx.HTTPError, path: str) -> UplinkError:
@@ -297,6 +330,9 @@ class CentralClient:
                 date = response.headers.get("date")
                 if date and self._on_server_date is not None:
                     self._on_server_date(date)
+                if response.status_code in (401, 403):
+                    await response.aread()
+                self._note_identity(response)
                 if response.status_code == 304:
                     return TrustFetch(None, etag)
                 if response.status_code != 200:

@@ -6,6 +6,7 @@ the key, the value and what is allowed.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,9 @@ class UplinkConfig:
     client_cert: Path | None = None
     client_key: Path | None = None
     retry_after_max_s: float = 6 * 3600.0
-    allow_insecure_http: bool = True
+    # Plain http:// is refused for any host but loopback, and to loopback (the simulator)
+    # only with this set: secure by default (docs/central-api.md, "Transport").
+    allow_insecure_http: bool = False
 
     def __post_init__(self) -> None:
         check_base_url(self.base_url)  # a valid URL, the centre's root, without /v1
@@ -42,14 +45,25 @@ class UplinkConfig:
                 f"uplink.base_url={self.base_url!r}: must be an absolute https:// URL "
                 "(http:// only for the simulator on loopback)"
             )
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise ConfigError(
+                f"uplink.base_url={self.base_url!r}: plain http is allowed only to a loopback "
+                "address (the simulator); use https:// with the centre's CA pinned "
+                "(uplink.ca_file, or enrol: scangate provision enroll)"
+            )
         if parts.scheme == "http" and not self.allow_insecure_http:
             raise ConfigError(
-                f"uplink.base_url={self.base_url!r}: plain http is not allowed; use https:// "
-                "with uplink.ca_file pinned"
+                f"uplink.base_url={self.base_url!r}: plain http, even to loopback, needs "
+                "uplink.allow_insecure_http = true (the simulator only); use https://"
             )
         if parts.scheme == "http" and self.ca_file is not None:
             raise ConfigError(
                 f"uplink.ca_file={self.ca_file}: set but base_url is http://; use https://"
+            )
+        if parts.scheme == "https" and self.ca_file is None:
+            raise ConfigError(
+                f"uplink.ca_file is not set: https://{parts.netloc} needs the centre's CA "
+                "pinned (set uplink.ca_file, or enrol: scangate provision enroll)"
             )
         if not self.terminal_id or len(self.terminal_id) > 64 or not all(
             c.isalnum() or c in "-_." for c in self.terminal_id
@@ -87,3 +101,19 @@ class UplinkConfig:
     @property
     def is_tls(self) -> bool:
         return self.base_url.startswith("https://")
+
+    @property
+    def has_client_cert(self) -> bool:
+        return self.client_cert is not None
+
+
+def is_loopback(host: str | None) -> bool:
+    """127.0.0.0/8, ::1 or localhost: the only hosts plain http may go to."""
+    if not host:
+        return False
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

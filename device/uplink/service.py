@@ -65,7 +65,8 @@ class Uplink:
         self._last_date_raise_mono: float | None = None
         self._pending: set[asyncio.Future[None]] = set()
         self.client = CentralClient(
-            config, clock=self.clock, transport=transport, on_server_date=self._server_date
+            config, clock=self.clock, transport=transport, on_server_date=self._server_date,
+            on_identity=self._identity_answer,
         )
         self.uploader = Uploader(
             config, journal=journal, client=self.client, backoff=self.backoff,
@@ -102,7 +103,22 @@ class Uplink:
 
     def status(self) -> dict[str, Any]:
         """A snapshot for the status panel and the heartbeat (plain JSON types)."""
-        return self.state.snapshot()
+        snap = self.state.snapshot()
+        snap["mutual_tls"] = self.config.has_client_cert
+        return snap
+
+    def _identity_answer(self, code: str | None) -> None:
+        if code != self.state.identity_refused:
+            if code == "revoked":
+                log.error("uplink: the centre has REVOKED this terminal's certificate; "
+                          "decisions go on offline and stay in the journal; re-enrol it")
+            elif code is not None:
+                log.warning("uplink: the centre refused this terminal's identity (%s)", code)
+        self.state.identity_refused = code
+
+    def reload_identity(self) -> None:
+        """After a renewal: present the new client certificate from now on."""
+        self.client.reload_identity()
 
     def _server_date(self, date: str) -> None:
         """The Date of a verified TLS answer: raise the time floor (rate-limited, off-loop)."""

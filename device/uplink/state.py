@@ -30,6 +30,7 @@ class UplinkState:
     trust_last_check_t: float | None = None
     trust_error: str | None = None
     server_date_t: float | None = None
+    identity_refused: str | None = None  # the centre's code for a 401/403 (``revoked``)
     set_aside: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=MAX_REPORTS))
     errors: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=MAX_REPORTS))
 
@@ -70,4 +71,6 @@ class UplinkState:
             "trust_last_check_t": self.trust_last_check_t,
             "trust_error": self.trust_error,
             "server_date_t": self.server_date_t,
+            "identity_refused": self.identity_refused,
+            "mutual_tls": False,
         }

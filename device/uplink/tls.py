@@ -5,9 +5,11 @@ pinned in the configuration (``uplink.ca_file``) and *only* that CA: the system 
 store is not consulted, so a certificate from any public CA is refused. Hostname
 checking stays on.
 
-Identity: a bearer token now (``Authorization: Bearer ...``). Mutual TLS comes with the
-provisioning work: ``TerminalIdentity.client_cert``/``client_key`` are loaded into the
-same SSL context, and the centre may then stop requiring the token.
+Identity: mutual TLS. ``TerminalIdentity.client_cert``/``client_key`` (the enrolled
+identity's files by default, docs/central-api.md) are loaded into the same SSL context;
+the centre identifies the terminal by that certificate. A bearer token
+(``Authorization: Bearer ...``) is the migration path for a terminal without a
+certificate yet, and is not sent once it has one.
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ class TerminalIdentity:
     client_key: Path | None = None  # PEM private key for mutual TLS
 
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        """The bearer token only while there is no client certificate (migration)."""
+        if self.token and self.client_cert is None:
+            return {"Authorization": f"Bearer {self.token}"}
+        return {}
 
 
 def build_ssl_context(ca_file: Path, identity: TerminalIdentity | None = None) -> ssl.SSLContext:

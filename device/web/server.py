@@ -20,7 +20,7 @@ from device.web.hub import Hub
 log = logging.getLogger(__name__)
 
 STATIC_FILES = {"index.html": "text/html", "screen.js": "text/javascript",
-                "screen.css": "text/css"}
+                "screen.css": "text/css", "enrol.js": "text/javascript"}
 KEEPALIVE_S = 15.0
 
 
@@ -38,7 +38,8 @@ class ScreenServer:
                  health: Callable[[], tuple[bool, dict[str, Any]]],
                  metrics: Callable[[], str], display_s: float = 4.0,
                  refresh: Callable[[], Awaitable[None]] | None = None,
-                 host: str = "127.0.0.1", port: int = 8080) -> None:
+                 host: str = "127.0.0.1", port: int = 8080,
+                 enrolment: Callable[[], dict[str, Any]] | None = None) -> None:
         self.hub = hub
         self._status = status
         self._health = health
@@ -56,6 +57,10 @@ class ScreenServer:
         self.app.router.add_get("/api/status", self._api_status)
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/metrics", self._metrics_handler)
+        if enrolment is not None:
+            from device.web.enrol import add_enrolment_routes
+
+            add_enrolment_routes(self.app, enrolment)
         self._files: dict[str, bytes] = {}
         base = resources.files("device.web") / "static"
         for name in STATIC_FILES:

@@ -31,7 +31,8 @@ from sim.errors import ScenarioError
 KINDS = frozenset(
     {"down", "slow", "500", "503", "429", "truncate", "reset", "partition", "status"}
 )
-ENDPOINTS = frozenset({"upload", "heartbeat", "trust-list", "enrolment"})
+ENDPOINTS = frozenset({"upload", "heartbeat", "trust-list", "enrolment", "cacerts",
+                       "reenrolment", "trust-root", "identity", "retire"})
 
 
 @dataclass

@@ -28,8 +28,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from sim.central.ca import CentralCA
+from sim.central.enrol_api import HANDLERS as ENROL_HANDLERS
+from sim.central.enrol_api import ROUTES as ENROL_ROUTES
+from sim.central.enrol_api import identify
 from sim.central.faults import Fault, Faults
 from sim.central.metrics import Metrics
+from sim.central.pki import Provisioning
 from sim.central.store import CentralStore, StoreResult
 from sim.errors import SimError
 
@@ -42,7 +47,7 @@ ROUTES = {
     ("POST", "/v1/records"): "upload",
     ("POST", "/v1/heartbeat"): "heartbeat",
     ("GET", "/v1/trust-list"): "trust-list",
-    ("POST", "/v1/enrolment"): "enrolment",
+    **ENROL_ROUTES,  # provisioning: EST enrolment, renewal, identity, retire (enrol_api.py)
 }
 
 
@@ -84,6 +89,7 @@ class _Handler(BaseHTTPRequestHandler):
     _endpoint: str = "unknown"
     _terminal: str = "unknown"
     _fault_kind: str | None = None
+    _peer: Any = None  # the verified client certificate (mutual TLS), if any
 
     def setup(self) -> None:
         super().setup()
@@ -110,13 +116,14 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         self._record(status)
         self.send_response(status)
-        self.send_header("Content-Type", content_type)
+        extra = dict(headers or {})
+        self.send_header("Content-Type", extra.pop("Content-Type", content_type))
         self.send_header("Content-Length", str(len(body)))
         if not self._body_read and self.headers.get("Content-Length", "0") != "0":
             # The request body was not read: this connection cannot carry another request.
             self.send_header("Connection", "close")
             self.close_connection = True
-        for k, v in (headers or {}).items():
+        for k, v in extra.items():
             self.send_header(k, v)
         self.end_headers()
         if truncate:
@@ -160,6 +167,9 @@ class _Handler(BaseHTTPRequestHandler):
             raise _Dropped()
         data = self.rfile.read(length)
         self._body_read = True
+        wire = self._central().wire
+        if wire is not None:
+            wire.append({"path": self.path, "body": data})
         return data
 
     # -- dispatch ----------------------------------------------------------------------
@@ -180,6 +190,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._fault_kind = None
         terminal = self.headers.get("X-Scangate-Terminal", "unknown")[:64]
         self._terminal = terminal
+        if central.wire is not None:  # tests inspect everything the centre received
+            central.wire.append({"method": method, "path": self.path,
+                                 "headers": dict(self.headers.items())})
         try:
             if central.faults.is_down():
                 central.faults.count_down()
@@ -188,19 +201,34 @@ class _Handler(BaseHTTPRequestHandler):
             if endpoint is None:
                 self._json(404, {"error": f"no such endpoint {method} {path}"})
                 return
-            authed = central.authenticate(self.headers.get("Authorization"))
-            if authed is False:
-                self._json(401, {"error": "bearer token missing or unknown"},
-                           headers={"WWW-Authenticate": "Bearer"})
-                return
-            if isinstance(authed, str):
-                terminal = self._terminal = authed
+            self._peer = None
+            if central.provisioning is not None:  # mutual TLS (enrol_api.identify)
+                go, who = identify(self, central, endpoint)
+                if who is not None:
+                    terminal = self._terminal = who
+                if not go:
+                    return
+            else:
+                authed = central.authenticate(self.headers.get("Authorization"))
+                if authed is False:
+                    self._json(401, {"error": "bearer token missing or unknown"},
+                               headers={"WWW-Authenticate": "Bearer"})
+                    return
+                if isinstance(authed, str):
+                    terminal = self._terminal = authed
             fault = central.faults.take(endpoint)
             self._fault_kind = fault.kind if fault else None
             if fault is not None and self._pre_fault(fault, endpoint):
                 return
-            handler = getattr(self, "_ep_" + endpoint.replace("-", "_"))
-            handler(terminal, fault)
+            if endpoint in ENROL_HANDLERS and central.provisioning is None:
+                if "Content-Length" in self.headers:
+                    self._read_body(MAX_BODY_BYTES)
+                self._json(501, {"error": "this stand-in has no CA and enrols no terminals; "
+                                 "start it with one (scangate sim central --tls DIR)"})
+            elif endpoint in ENROL_HANDLERS:
+                ENROL_HANDLERS[endpoint](self, terminal, fault)
+            else:
+                getattr(self, "_ep_" + endpoint.replace("-", "_"))(terminal, fault)
         except _Dropped:
             self.close_connection = True
         except (ConnectionError, TimeoutError, ssl.SSLError, OSError):
@@ -262,7 +290,8 @@ class _Handler(BaseHTTPRequestHandler):
         ):
             self._json(400, {"error": "body must be {'records': [{'record_id': str, ...}]}"})
             return
-        if isinstance(doc.get("terminal_id"), str) and not central.tokens:
+        if (isinstance(doc.get("terminal_id"), str) and not central.tokens
+                and central.provisioning is None):
             terminal = self._terminal = doc["terminal_id"][:64]
         digest = hashlib.sha256(body).hexdigest()
         claim = central.store.claim(terminal, key, digest)
@@ -324,11 +353,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         self._finish_with_fault(fault, 200, data, {"ETag": etag, "Cache-Control": "no-cache"})
-
-    def _ep_enrolment(self, terminal: str, fault: Fault | None) -> None:
-        if "Content-Length" in self.headers:
-            self._read_body(1 * 2**20)
-        self._json(501, {"error": "enrolment is not implemented yet (provisioning issue)"})
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:
@@ -405,7 +429,22 @@ class CentralServer:
         *,
         tokens: Mapping[str, str] | None = None,
         pacing: CentralPacing | None = None,
+        ca: CentralCA | None = None,
+        trust_root_path: Path | str | None = None,
+        cert_lifetime_s: float | None = None,
+        require_identity: bool = True,
+        record_wire: bool = False,
     ) -> None:
+        self.wire: list[dict[str, Any]] | None = [] if record_wire else None
+        # With a CA the centre enrols terminals and wants their client certificates
+        # (mutual TLS; enrol_api.py); its server certificate is the CA's.
+        self.ca = ca
+        if ca is not None and tls_cert is None:
+            tls_cert, tls_key = ca.server_cert, ca.server_key
+        self.trust_root_path = Path(trust_root_path) if trust_root_path else None
+        self.cert_lifetime_s = cert_lifetime_s
+        self.require_identity = require_identity
+        self.provisioning: Provisioning | None = None
         self.db_path = Path(db_path)
         self.host = host
         self.port = port
@@ -440,12 +479,18 @@ class CentralServer:
         if self.tls_cert is not None:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             try:
+                if self.ca is not None:
+                    ctx = self.ca.server_context()
                 ctx.load_cert_chain(str(self.tls_cert), str(self.tls_key))
             except (OSError, ssl.SSLError) as exc:
                 httpd.server_close()
                 self.store.close()
                 raise SimError(f"cannot load central TLS cert/key: {exc}") from exc
             httpd.ssl_context = ctx
+        if self.ca is not None:
+            self.provisioning = Provisioning(self.db_path, self.ca)
+            if self.cert_lifetime_s:
+                self.provisioning.cert_lifetime_s = self.cert_lifetime_s
         self.port = httpd.server_address[1]  # keep the port: a restart reuses it
         self._stopping.clear()
         self._httpd = httpd
@@ -479,6 +524,9 @@ class CentralServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.store.close()
+        if self.provisioning is not None:
+            self.provisioning.close()
+            self.provisioning = None
 
     def __enter__(self) -> CentralServer:
         return self.start()
@@ -503,6 +551,15 @@ class CentralServer:
             return None
         try:
             return self.trust_list_path.read_bytes()
+        except OSError:
+            return None
+
+    def trust_root(self) -> bytes | None:
+        """The trust-list root public key (PEM) handed out at enrolment."""
+        if self.trust_root_path is None:
+            return None
+        try:
+            return self.trust_root_path.read_bytes()
         except OSError:
             return None
 

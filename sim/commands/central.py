@@ -35,6 +35,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(DIR/ca.pem, pin it in the terminal's uplink.ca_file) if missing",
     )
     p.add_argument("--trust-list", type=Path, help="signed trust-list file to publish")
+    p.add_argument(
+        "--ca",
+        type=Path,
+        metavar="DIR",
+        help="enrol terminals with the CA in DIR (made if missing: DIR/ca.pem, DIR/ca.key, "
+        "server certificate for 127.0.0.1/localhost): HTTPS, EST enrolment and renewal, "
+        "client certificates required on /v1/* (mutual TLS); mint tokens with "
+        "`scangate sim token`",
+    )
+    p.add_argument("--trust-root", type=Path, metavar="PEM",
+                   help="trust-list root public key handed out at enrolment")
+    p.add_argument("--cert-days", type=float, default=30.0, metavar="N",
+                   help="lifetime of the terminal certificates it issues (default 30 days)")
     p.set_defaults(func=lambda args: run_guarded(_run, args))
 
 
@@ -44,7 +57,14 @@ def _run(args: argparse.Namespace) -> int:
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    cert = key = None
+    cert = key = ca = None
+    if args.ca is not None and args.tls is not None:
+        raise SimError("give --ca (enrolment and mutual TLS) or --tls (server TLS only)")
+    if args.ca is not None:
+        from sim.central.ca import CentralCA
+
+        ca = CentralCA.open_or_create(args.ca)
+        print(f"CA {ca.fingerprint} in {args.ca} (terminals pin this fingerprint)")
     if args.tls is not None:
         cert, key = args.tls / "server.pem", args.tls / "server.key"
         if not cert.exists() or not key.exists():
@@ -56,7 +76,8 @@ def _run(args: argparse.Namespace) -> int:
             print(f"created a throwaway CA: pin {args.tls / 'ca.pem'} in uplink.ca_file")
     server = CentralServer(
         args.db, host=args.host, port=args.port, tls_cert=cert, tls_key=key,
-        trust_list_path=args.trust_list,
+        trust_list_path=args.trust_list, ca=ca, trust_root_path=args.trust_root,
+        cert_lifetime_s=args.cert_days * 86400 if ca is not None else None,
     )
     stop = threading.Event()
     with stop_on_signals(stop.set):  # SIGINT and SIGTERM, even where SIGINT was ignored

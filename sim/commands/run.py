@@ -90,6 +90,12 @@ def _run(args: argparse.Namespace) -> int:
             ready = site.start_daemon()
             print(f"scangate sim: terminal running (daemon pid {ready.get('pid')}, "
                   f"config {site.config_path})")
+            enrolled = site.enrol_if_needed(ready["screen"])
+            if enrolled is not None:
+                print(f"  enrolled on first start: the technician's phone read the screen QR "
+                      f"and showed the centre's voucher to the reader; gate "
+                      f"{enrolled.get('gate_id')}, certificate "
+                      f"{str(enrolled.get('serial'))[:16]}, mutual TLS")
             print(f"  staff screen: {ready['screen']}")
             if site.central is not None:
                 print(f"  central stand-in: {site.central.url}")

@@ -107,7 +107,6 @@ BROKEN: dict[str, tuple[Site, str]] = {
     "time floor in /proc": (timefloor_in_proc,
                             "timefloor.path = '/proc/x/timefloor.json': cannot create"),
     "corrupt trust list": (corrupt_trust_list, "trust.trust_list = "),
-    "https without a CA": (https_without_ca, "uplink.ca_file is not set"),
     "missing CA file": (missing_ca_file, "cannot load the pinned central CA"),
     "garbage client cert": (garbage_client_cert, "client certificate"),
     "unknown camera backend": (unknown_camera_backend, "unknown camera backend 'gopro'"),
@@ -133,6 +132,20 @@ def test_check_fails_exactly_as_run_fails(name: str, tmp_path: Path,
     assert cli_main(["run", "--config", str(path)]) == 2
     run = _error(capsys.readouterr().err, "run")
     assert run == check
+
+
+def test_https_without_a_pinned_ca_is_refused_alike_by_check_and_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A rule of the file itself now (UplinkConfig: https needs the pinned CA, or an
+    # enrolled identity), so both refuse it before looking at the machine.
+    path = https_without_ca(tmp_path)
+    with pytest.raises(ConfigError, match=r"uplink\.ca_file is not set"):
+        load_config(path)
+    assert cli_main(["config", "check", str(path)]) == 2
+    check = _error(capsys.readouterr().err, "config check")
+    assert "uplink.ca_file is not set" in check and "scangate provision enroll" in check
+    assert cli_main(["run", "--config", str(path)]) == 2
+    assert _error(capsys.readouterr().err, "run") == check
 
 
 @pytest.mark.skipif(importlib.util.find_spec("RPi") is not None, reason="RPi.GPIO is here")

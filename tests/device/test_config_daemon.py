@@ -109,11 +109,20 @@ def test_defaults(tmp_path: Path) -> None:
         (minimal(sources=[{"type": "camera", "zoom": 2}]), ["sources[0].zoom", "unknown key"]),
         (minimal(terminal_id="has space"), ["terminal_id", "'has space'"]),
         (minimal(uplink={"base_url": "ftp://x"}), ["uplink", "ftp://x", "https://"]),
-        (minimal(uplink={"base_url": "https://c", "batch_size": 0}), ["uplink.batch_size", "0"]),
+        (minimal(uplink={"base_url": "https://c", "ca_file": "ca.pem", "batch_size": 0}),
+         ["uplink.batch_size", "0"]),
         (minimal(uplink={"base_url": "https://c", "colour": 1}), ["uplink.colour", "unknown key"]),
         (minimal(colour="blue"), ["colour", "unknown key", "terminal_id"]),
         ({"terminal_id": "t", "trust": {"root_key": "k"}}, ["sources", "[[sources]]"]),
-        (minimal(trust={}), ["trust.root_key", "missing"]),
+        (minimal(identity={"vouchers": "always"}), ["identity.vouchers", "always",
+                                                     "unenrolled"]),
+        (minimal(identity={"renew_fraction": 0.99}), ["identity.renew_fraction", "0.99"]),
+        (minimal(identity={"ca_fingerprint": "abc"}), ["identity.ca_fingerprint", "64 hex"]),
+        (minimal(uplink={"base_url": "http://example.com:8300"}),
+         ["uplink.base_url", "example.com", "loopback"]),
+        (minimal(uplink={"base_url": "http://example.com:8300", "allow_insecure_http": True}),
+         ["uplink.base_url", "example.com", "loopback"]),
+        (minimal(uplink={"base_url": "https://c"}), ["uplink.ca_file", "not set", "enrol"]),
         (minimal(decoder={"backend": "tesseract"}), ["decoder.backend", "tesseract", "zxing"]),
         (minimal(journal={"quota_mb": 0}), ["journal.quota_mb", ">= 1"]),
     ],
@@ -229,6 +238,7 @@ def test_config_check_warns_when_the_token_is_readable_by_others(tmp_path: Path)
     from tests.device.daemon_kit import make_site
 
     cfg, _keys = make_site(tmp_path, uplink='[uplink]\nbase_url = "http://127.0.0.1:9"\n'
+                                            'allow_insecure_http = true\n'
                                             'token = "sim-token"\n')
     scangate = str(Path(sys.executable).with_name("scangate"))
     cfg.chmod(0o644)

@@ -80,6 +80,7 @@ async def test_heartbeat_health_does_not_flatten_the_clock_status(tmp_path: Path
     what the centre receives (the merged report), not on health() alone."""
     with CentralServer(tmp_path / "central.db", port=0) as central:
         path, _keys = make_site(tmp_path, uplink=f'[uplink]\nbase_url = "{central.url}"\n'
+                                                 'allow_insecure_http = true\n'
                                                  "heartbeat_interval_s = 0.2\n")
         d = Daemon(load(path), pin_factory=MockFactory(), sources=[FedSource()],
                    write_log=lambda line: None)

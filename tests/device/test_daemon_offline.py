@@ -19,7 +19,8 @@ N = 12
 
 
 async def decide_all(tmp_path: Path, base_url: str) -> tuple[Daemon, list[Outcome], float]:
-    uplink = (f'[uplink]\nbase_url = "{base_url}"\ntoken = "t0k3n"\nbatch_interval_s = 0.1\n'
+    uplink = (f'[uplink]\nbase_url = "{base_url}"\ntoken = "t0k3n"\n'
+              'allow_insecure_http = true\nbatch_interval_s = 0.1\n'
               'backoff_base_s = 0.1\nbackoff_cap_s = 0.5\nheartbeat_interval_s = 0.2\n'
               'trust_poll_interval_s = 0.2\ntimeout_s = 30\n')
     path, keys = make_site(tmp_path, uplink=uplink, extra="[dedupe]\nwindow_s = 0.0\n")
@@ -115,6 +116,7 @@ async def test_trust_list_update_from_the_centre_reaches_the_verifier(tmp_path: 
     central.start()
     try:
         uplink = (f'[uplink]\nbase_url = "{central.url}"\ntoken = "t0k3n"\n'
+                  'allow_insecure_http = true\n'
                   'trust_poll_interval_s = 0.2\nbackoff_base_s = 0.1\nbackoff_cap_s = 0.5\n')
         path, keys = make_site(site, uplink=uplink, extra="[dedupe]\nwindow_s = 0.0\n")
         published.write_bytes(keys.trust_list.read_bytes())  # v1, as installed

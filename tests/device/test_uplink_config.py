@@ -32,8 +32,14 @@ def test_defaults_match_the_contract() -> None:
         ({"base_url": "ftp://x"}, "base_url"),
         ({"base_url": "central"}, "base_url"),
         ({"base_url": "http://127.0.0.1:1", "allow_insecure_http": False, "ca_file": None},
-         "base_url"),
-        ({"base_url": "http://127.0.0.1:1"}, "ca_file"),
+         "allow_insecure_http"),
+        ({"base_url": "http://127.0.0.1:1", "ca_file": None}, "allow_insecure_http"),
+        ({"base_url": "http://127.0.0.1:1", "allow_insecure_http": True}, "ca_file"),
+        ({"base_url": "http://example.com:8300", "allow_insecure_http": True, "ca_file": None},
+         "loopback"),
+        ({"base_url": "http://10.0.0.1", "allow_insecure_http": True, "ca_file": None},
+         "loopback"),
+        ({"base_url": "https://central.example", "ca_file": None}, "ca_file"),
         ({"terminal_id": ""}, "terminal_id"),
         ({"terminal_id": "a b"}, "terminal_id"),
         ({"token": "has space"}, "token"),
@@ -47,3 +53,15 @@ def test_defaults_match_the_contract() -> None:
 def test_bad_values_name_the_key(kw: dict[str, Any], key: str) -> None:
     with pytest.raises(ConfigError, match=key):
         make(**kw)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8300", "http://127.9.9.9", "http://[::1]:80",
+                                 "http://localhost:8300"])
+def test_plain_http_only_to_loopback_and_only_when_allowed(url: str) -> None:
+    assert not make(base_url=url, ca_file=None, allow_insecure_http=True).is_tls
+    with pytest.raises(ConfigError, match="allow_insecure_http"):
+        make(base_url=url, ca_file=None)  # the default is secure
+
+
+def test_secure_default_is_off() -> None:
+    assert UplinkConfig.__dataclass_fields__["allow_insecure_http"].default is False

@@ -11,7 +11,7 @@ import pytest
 
 from device.clock import ManualClock
 from device.clock.floor import ClockQuality, TimeFloor
-from device.errors import KeyLoadError, UplinkError
+from device.errors import ConfigError, KeyLoadError, UplinkError
 from device.uplink.client import CentralClient, error_kind
 from device.uplink.tls import TerminalIdentity, build_ssl_context
 from sim.central import CentralServer
@@ -92,8 +92,9 @@ def test_other_ca_fails_with_uplink_error(tmp_path: Path,
 
 
 def test_https_without_pinned_ca_is_refused() -> None:
-    with pytest.raises(UplinkError, match="ca_file"):
-        CentralClient(config("https://127.0.0.1:9"), clock=ManualClock())
+    # Refused by the configuration itself (so `config check` and `run` both refuse it).
+    with pytest.raises(ConfigError, match="ca_file"):
+        config("https://127.0.0.1:9")
 
 
 def test_plain_http_server_date_does_not_raise_the_floor(tmp_path: Path) -> None:
@@ -128,7 +129,9 @@ def test_ssl_context_pins_only_the_given_ca(pkis: tuple[ThrowawayPki, ThrowawayP
     # The mutual-TLS seam: a client certificate loads into the same context.
     ident = TerminalIdentity(token="t", client_cert=good.server_cert, client_key=good.server_key)
     build_ssl_context(good.ca_cert, ident)
-    assert ident.headers() == {"Authorization": "Bearer t"}
+    # With a client certificate the bearer token (migration only) is not sent.
+    assert ident.headers() == {}
+    assert TerminalIdentity(token="t").headers() == {"Authorization": "Bearer t"}
     with pytest.raises(KeyLoadError, match="client certificate"):
         build_ssl_context(good.ca_cert, TerminalIdentity(client_cert=tmp_path / "no.pem",
                                                          client_key=tmp_path / "no.key"))

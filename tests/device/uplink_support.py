@@ -70,6 +70,8 @@ def config(url: str, **overrides: Any) -> UplinkConfig:
         "trust_poll_interval_s": 0.2,
         "timeout_s": 2.0,
     }
+    if url.startswith("http://"):
+        values["allow_insecure_http"] = True  # the stand-in on loopback
     values.update(overrides)
     return UplinkConfig(**values)
 

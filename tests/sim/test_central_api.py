@@ -1,5 +1,6 @@
 """The stand-in central engine over a real socket and a real SQLite file: de-duplication,
-idempotency (replay / 409 / 422), trust list ETag, heartbeat, enrolment, auth, faults."""
+idempotency (replay / 409 / 422), trust list ETag, heartbeat, auth, faults (the
+provisioning endpoints: tests/sim/test_central_pki.py)."""
 
 from __future__ import annotations
 
@@ -142,13 +143,14 @@ def test_trust_list_etag_and_304(server: CentralServer, tmp_path: Path) -> None:
         "requests": 3, "status_200": 2, "status_304": 1}
 
 
-def test_heartbeat_stored_and_enrolment_to_come(server: CentralServer) -> None:
+def test_heartbeat_stored_and_no_enrolment_without_a_ca(server: CentralServer) -> None:
     with httpx.Client(base_url=server.url) as c:
         r = c.post("/v1/heartbeat", json={"terminal_id": "t-9", "backlog": {"pending": 3}},
                    headers={"X-Scangate-Terminal": "t-9"})
         assert r.status_code == 200 and r.json()["ok"] is True
         assert c.post("/v1/heartbeat", content=b"nope").status_code == 400
-        assert c.post("/v1/enrolment", json={}).status_code == 501
+        assert c.post("/.well-known/est/simpleenroll", content=b"x").status_code == 501
+        assert c.get("/.well-known/est/cacerts").status_code == 501
         assert c.get("/v1/nothing").status_code == 404
     beats = server.store.heartbeats("t-9")
     assert len(beats) == 1 and beats[0]["body"]["backlog"] == {"pending": 3}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -25,7 +26,9 @@ def test_sim_run_decides_simulated_people(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     text = out.stdout
     assert re.search(r"staff screen: http://127\.0\.0\.1:\d+/", text)
-    assert "central stand-in: http://127.0.0.1:" in text
+    assert "central stand-in: https://127.0.0.1:" in text
+    # First start: the terminal enrolled itself (phone → screen QR → voucher → reader).
+    assert "enrolled on first start" in text and "mutual TLS" in text
     lines = [x for x in text.splitlines() if re.search(r"  [✓✗] (accept|deny) ", x)]
     assert len(lines) == 10
     assert all("person #" in x for x in lines)
@@ -33,7 +36,21 @@ def test_sim_run_decides_simulated_people(tmp_path: Path) -> None:
     assert "10 decisions" in text and "daemon exit 0" in text
     cfg = (tmp_path / "run" / "terminal.toml").read_text()
     assert 'pin_factory = "mock"' in cfg
+    assert "token" not in cfg  # no shared secret: the terminal has its own certificate
     assert (tmp_path / "run" / "state" / "journal.db").exists()
+    db = sqlite3.connect(tmp_path / "run" / "central.db")
+    try:
+        [(tid, status)] = db.execute("SELECT terminal_id, status FROM certificates").fetchall()
+    finally:
+        db.close()
+    assert (tid, status) == ("sim-gate-0001", "active")
+    # The second start finds the terminal enrolled: no new certificate.
+    again = subprocess.run(
+        [SCANGATE, "sim", "run", "--dir", str(tmp_path / "run"), "--port", "0",
+         "--people", "2", "--interval", "0.1", "--seed", "8"],
+        capture_output=True, text=True, timeout=90)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "enrolled on first start" not in again.stdout
 
 
 @pytest.mark.parametrize("sig, ignored", [(signal.SIGINT, True), (signal.SIGTERM, False)],
