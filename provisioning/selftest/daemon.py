@@ -73,8 +73,9 @@ def find_daemon(cfg: DaemonConfig, *, systemd_unit: str | None = SYSTEMD_UNIT) -
     url = screen_url(cfg)
     if url is not None:
         try:
-            r = httpx.get(url + "api/status", timeout=PROBE_TIMEOUT_S)
-            doc = r.json() if r.status_code == 200 else None
+            with httpx.Client(timeout=PROBE_TIMEOUT_S, trust_env=False) as client:
+                r = client.get(url + "api/status")  # trust_env off: no proxy for loopback
+                doc = r.json() if r.status_code == 200 else None
         except (httpx.HTTPError, ValueError):
             doc = None
         if isinstance(doc, dict) and doc.get("terminal_id") == cfg.terminal_id:

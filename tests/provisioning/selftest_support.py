@@ -240,7 +240,15 @@ def run(cfg: DaemonConfig | Path, *, prompt: Callable[[str], None] | None = None
     opts = Options(**{"camera_measure_s": 0.5, "pulse_ms": 20, **options})
     ctx = Context(config, opts, pin_factory=pin_factory, clock=clock,
                   prompt=prompt or (lambda _m: None), daemon_probe=lambda _c: daemon)
-    return run_selftest(ctx)
+    results = run_selftest(ctx)
+    for r in results:  # every line, whatever the test: a remedy a technician can act on
+        assert is_sentence(r.remedy), r
+        assert r.name and r.detail, r
+    return results
+
+
+def is_sentence(text: str) -> bool:
+    return bool(text) and text[0].isupper() and text.endswith(".")
 
 
 def by_name(results: list[CheckResult]) -> dict[str, CheckResult]:

@@ -25,6 +25,7 @@ from sim.central.server import CentralServer
 from sim.serial_pty import SimSerialReader
 from tests.device.uplink_support import fill
 from tests.provisioning.selftest_support import (
+    is_sentence,
     make_pki,
     mtls_centre,
     serve_identity,
@@ -86,10 +87,6 @@ def _scan_when_asked(reader: SimSerialReader) -> Any:
     return on_stderr
 
 
-def _is_sentence(text: str) -> bool:
-    return bool(text) and text[0].isupper() and text.endswith(".")
-
-
 def test_json_all_pass_on_simulated_hardware(site: Site) -> None:
     code, out, err = stream_cli(["selftest", "--config", str(site.config), "--json",
                                  "--scan-serial", *FAST], on_stderr=_scan_when_asked(site.reader))
@@ -107,7 +104,7 @@ def test_json_all_pass_on_simulated_hardware(site: Site) -> None:
     assert by["journal"]["detail"].startswith("integrity_check ok; 12 records")
     assert "accepted this terminal's certificate (GET /v1/identity → 200)" in \
         by["centre mTLS"]["detail"]
-    assert all(_is_sentence(c["remedy"]) for c in checks)
+    assert all(is_sentence(c["remedy"]) for c in checks)
     # progress went to stderr line by line, each check as it finished: the camera's lines
     # were out before the serial reader asked for its scan
     progress = [line for line in err if line.startswith("selftest: ")]
@@ -164,7 +161,7 @@ def test_a_fail_line_exits_1_with_valid_json(site: Site,
     assert by["trust list"]["status"] == "FAIL"
     assert by["centre mTLS"]["status"] == "FAIL" and "revoked" in by["centre mTLS"]["detail"]
     assert by["camera"]["status"] == "SKIP" and by["readers"]["status"] == "SKIP"
-    assert all(_is_sentence(c["remedy"]) for c in by.values())
+    assert all(is_sentence(c["remedy"]) for c in by.values())
     assert not any("Traceback" in line for line in err)
 
 
