@@ -461,8 +461,18 @@ def _tls_row(ctx: Context, s: CentreSettings, probe: CentreProbe, cert: CertFind
                                   timeout), before_tls
 
 
+def centre_probe(ctx: Context) -> CentreProbe | None:
+    """The centre probed once per self-test (the clock line uses its Date); None: no
+    [uplink] configured."""
+    probe = ctx.found.get("centre")
+    if probe is None:
+        probe = ctx.found["centre"] = probe_centre(ctx)
+    assert isinstance(probe, CentreProbe)
+    return probe if probe.settings is not None else None
+
+
 def check_centre(ctx: Context) -> Iterator[CheckResult]:
-    probe = ctx.centre()
+    probe = centre_probe(ctx)
     if probe is None:
         yield skip("centre", "no [uplink] configured: this terminal runs offline only",
                    "Nothing to do, unless this gate should upload its records: then enrol it "

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from provisioning.selftest.centre import centre_probe
 from provisioning.selftest.context import Context
 from provisioning.selftest.result import CheckResult, duration, fail, passed, warn
 
@@ -34,7 +35,7 @@ def check_clock(ctx: Context) -> Iterator[CheckResult]:
     behind = float(st.get("behind_s") or 0.0)
     floor = f"time floor: {quality} (from {where})"
     opts = ctx.options
-    centre = ctx.centre()
+    centre = centre_probe(ctx)
     skew = centre.date_skew_s if centre is not None else None
     if skew is not None:
         direction = "ahead of" if skew > 0 else "behind"

@@ -1,18 +1,17 @@
 """What every check reads: the configuration, the options, and facts found once
-(is the daemon running, known-good time, the centre probe)."""
+(is the daemon running, known-good time; ``found`` holds the rest, e.g. the centre
+probe that the clock and centre lines share)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from device.clock import Clock, SystemClock, TimeFloor
 from device.config import DaemonConfig
 from provisioning.selftest.daemon import RunningDaemon, find_daemon
 from provisioning.selftest.options import Options
 
-if TYPE_CHECKING:
-    from provisioning.selftest.centre import CentreProbe
 
 def _stderr_prompt(message: str) -> None:
     import sys
@@ -35,7 +34,8 @@ class Context:
         self._daemon: RunningDaemon | None = None
         self._daemon_known = False
         self._timefloor: TimeFloor | None = None
-        self._centre: CentreProbe | None = None
+        #: facts found once and shared between checks (e.g. the centre probe)
+        self.found: dict[str, Any] = {}
 
     @property
     def daemon(self) -> RunningDaemon | None:
@@ -55,11 +55,3 @@ class Context:
     def now(self) -> float:
         """Known-good time (Unix seconds): the wall clock, or the floor when it is behind."""
         return float(self.timefloor.now().t)
-
-    def centre(self) -> CentreProbe | None:
-        """The centre probed once (reachability, TLS, identity, its Date); None: no uplink."""
-        if self._centre is None:
-            from provisioning.selftest.centre import probe_centre
-
-            self._centre = probe_centre(self)
-        return self._centre if self._centre.settings is not None else None
