@@ -4,7 +4,7 @@ certificate, the identity accepted, and the client certificate's days left.
 One probe (``probe_centre``), run once and shared: one ``GET /v1/identity`` ("who do you
 take me for", docs/central-api.md) through httpx with the SSL context the daemon's
 uplink builds (``device.uplink.tls.build_ssl_context``: the pinned CA only, the client
-certificate loaded). A centre without that endpoint (404) is asked for the head of
+certificate loaded). A centre without that endpoint (404, 501) is asked for the head of
 ``GET /v1/trust-list`` instead (the list itself is not downloaded). Nothing is written at
 the centre. The answer's ``Date`` also tells how far the wall clock is off (the clock
 line uses it).
@@ -49,7 +49,7 @@ REACH, TLS, CERT = "centre reachable", "centre mTLS", "client certificate"
 #: At most this long for each network step, whatever uplink.timeout_s says.
 MAX_TIMEOUT_S = 5.0
 #: What the centre makes of this terminal's certificate (docs/central-api.md); a centre
-#: that does not have it (404) is asked for the trust list's head instead.
+#: that does not have it (404, 501) is asked for the trust list's head instead.
 IDENTITY_PATH = "/v1/identity"
 MAX_SMALL_BODY = 64 * 1024
 
@@ -451,7 +451,7 @@ def _tls_row(ctx: Context, s: CentreSettings, probe: CentreProbe, cert: CertFind
                           timeout=httpx.Timeout(timeout), follow_redirects=False,
                           trust_env=False) as client:
             answer = _ask(ctx, client, s, IDENTITY_PATH, probe)
-            if answer.status == 404:  # a centre without the identity endpoint
+            if answer.status in (404, 501):  # a centre without the identity endpoint
                 answer = _ask(ctx, client, s, TRUST_LIST_PATH, probe)
             return _answered(ctx, s, answer), False
     except httpx.HTTPError as exc:

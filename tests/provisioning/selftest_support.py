@@ -120,6 +120,9 @@ def serve_identity(monkeypatch: Any, *, status: str = "active",
             handler._json(401, {"error": "no client certificate", "code": "no_identity"})
             return
         cn = dict(x[0] for x in cert["subject"])["commonName"]
+        if status == "501":  # a centre that has the route but no enrolment (no CA)
+            handler._json(501, {"error": "this stand-in enrols no terminals"})
+            return
         if status == "revoked":
             handler._json(403, {"error": "certificate revoked", "code": "revoked"})
             return

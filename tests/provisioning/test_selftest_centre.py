@@ -70,14 +70,19 @@ def test_mtls_handshake_passes_and_reports_days_left(
     assert centre.store.heartbeats() == [] and centre.store.record_count() == 0
 
 
+@pytest.mark.parametrize("identity", [None, "501"])
 def test_a_centre_without_the_identity_endpoint_is_asked_for_the_trust_list_head(
-        tmp_path: Path, pki: Pki, centre: CentralServer) -> None:
+        tmp_path: Path, pki: Pki, centre: CentralServer, monkeypatch: pytest.MonkeyPatch,
+        identity: str | None) -> None:
+    if identity is not None:
+        serve_identity(monkeypatch, status=identity)
     tls = by_name(run(_config(tmp_path, uplink_for(centre.url, pki)),
                       skip=ONLY_CENTRE))["centre mTLS"]
     assert tls.status is Status.PASS, tls
     assert "accepted this terminal's certificate (GET /v1/trust-list → 404)" in tls.detail
     log = centre.metrics.requests_log()
-    assert [r["endpoint"] for r in log] == ["unknown", "trust-list"]
+    first = "unknown" if identity is None else "identity"
+    assert [r["endpoint"] for r in log] == [first, "trust-list"]
 
 
 def test_identity_revoked_or_of_another_terminal_fails(
