@@ -46,6 +46,8 @@ BAD: dict[str, list[list[str]]] = {
              ["scan", "--camera", "0", "--camera-backend", "bogus"],
              ["scan", "--camera", "sim:scenes", "--camera-backend", "opencv"],
              ["scan", "--serial", "/dev/nope", "--count", "-1"]],
+    "selftest": [["selftest"], ["selftest", "--pulse-ms", "-5"],
+                 ["selftest", "--skip", "nope"], ["selftest", "--test-card", "/proc/x.png"]],
     "sim central": [["sim", "central", "--port", "99999"],
                     ["sim", "central", "--tls", "/proc/nope", "--port", "0"],
                     ["sim", "central", "--db", "/proc/nope/c.db", "--port", "0"],
