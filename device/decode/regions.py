@@ -84,10 +84,11 @@ def texture_boxes(gray: Frame, *, limit: int = 3) -> list[Box]:
     h, w = gray.shape[:2]
     if h < 8 * MIN_SIDE_Q or w < 8 * MIN_SIDE_Q:
         return []
-    q = halve(halve(gray))
-    dx = cv2.absdiff(q[:-1, 1:], q[:-1, :-1])
-    dy = cv2.absdiff(q[1:, :-1], q[:-1, :-1])
-    both = cv2.blur(cv2.min(dx, dy), (5, 5))
+    half = halve(gray)
+    dx = cv2.absdiff(half[:-1, 1:], half[:-1, :-1])
+    dy = cv2.absdiff(half[1:, :-1], half[:-1, :-1])
+    # gradients at half size (modules under 2 px still show), pooled to quarter size
+    both = cv2.blur(halve(cv2.min(dx, dy)), (5, 5))
     _, mask = cv2.threshold(both, TEXTURE_THRESHOLD, 255, cv2.THRESH_BINARY)
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     found: list[tuple[float, Box]] = []
