@@ -190,8 +190,10 @@ def main() -> int:
           + ", ".join(f"{m} {false_pos[m]}" for m in methods)
           + "; wrong payloads on code frames: " + ", ".join(f"{m} {wrong[m]}" for m in methods))
     stats = ours.stats
+    steps = ", ".join(f"{k.split(':')[1]} {v}" for k, v in sorted(stats.items())
+                      if k.startswith("fallback:"))
     print(f"scangate stages: fast pass read {stats['fast']}, fallbacks read {stats['fallback']} "
-          f"({', '.join(f'{k.split(':')[1]} {v}' for k, v in sorted(stats.items()) if k.startswith('fallback:'))}); "
+          f"({steps}); "
           f"frames without a read: {stats['none']} (of which strong hint {stats['none:strong']}, "
           f"weak hint {stats['none:weak']}, no hint {stats['none'] - stats['none:strong'] - stats['none:weak']})"
           f"  [counted over {args.reps} runs]")

@@ -10,23 +10,31 @@ frame. Per frame:
    ``zxingcpp.read_barcodes(frame, formats=QRCode)``; most frames end here.
 2. **Hints** (only when nothing was decoded): zxing's own "found a symbol, could not
    decode it" results (*strong*), the region of the last code read on a recent frame
-   (*strong*, live camera only), and patches of two-way texture in a quarter-size copy
-   (*weak*); see ``device.decode.regions``.
+   (*strong*, live camera only), and patches of two-way texture in a quarter-size map
+   (*weak*); see ``device.decode.regions``. No hint, no fallback: an empty frame costs
+   the fast pass and the texture map (~0.1 of a plain decode).
 3. **Fallbacks on the hinted regions only**, cheapest-per-rescue first
-   (``device.decode.enhance``: sharpen, sharpen+upscale, upscale, ...), each charged at
-   its pixel cost against a per-frame budget counted in full-frame decodes: ``strong``
-   (default 2.0) when zxing located a symbol, ``weak`` (0.35) on texture alone. No hint,
-   no fallback: an empty frame costs the fast pass and the texture map.
+   (``device.decode.enhance``: sharpen, sharpen+upscale, upscale, ...), within two
+   per-frame budgets, both larger for a strong hint than for a weak one:
 
-The budget is work, not wall time, so a frame always gets the same attempts on any
-machine and under any load (reproducible results, testable behaviour), and the cost of
-a frame scales with the machine exactly as the plain decode does.
+   - *work*, in pixels (``strong_budget`` 2.0 / ``weak_budget`` 0.35 full frames): it
+     caps the attempts whatever the machine, and is what makes a frame's attempts the
+     same on every run when the time budget is off (``time_factor=None``, the tests);
+   - *time*, as a multiple of this frame's own fast pass (``strong_time`` 1.2 /
+     ``weak_time`` 0.3): a crop of a damaged code costs far more per pixel than the
+     average of a frame (zxing tries many candidate symbols there), so an attempt is
+     only started when its predicted time fits; the prediction is learnt from the
+     attempts already made on the frame. Relative to the fast pass, the budget scales
+     with the machine (a Pi gets the same share of its frame time as this machine).
+
+So a frame costs at most ~(1 + strong_time) fast passes plus one attempt's error.
 """
 
 from __future__ import annotations
 
 import collections
 import threading
+import time
 from dataclasses import dataclass, field
 
 import zxingcpp
@@ -38,9 +46,15 @@ from device.decode.registry import load_decoder
 
 _QR = zxingcpp.barcode_formats_from_str("QRCode")
 
-#: Per-frame fallback budgets, in full-frame decodes.
+#: Per-frame fallback work budgets, in full-frame decodes.
 STRONG_BUDGET = 2.0
 WEAK_BUDGET = 0.35
+#: Per-frame fallback time budgets, in multiples of the frame's fast pass.
+STRONG_TIME = 1.2
+WEAK_TIME = 0.3
+#: Prior for the time a crop costs per pixel of work, in multiples of the fast pass's
+#: average per frame pixel (a code region is busier than the average pixel).
+CROP_RATE = 3.0
 #: The live camera remembers where it last read a code for this many frames (0.5 s at
 #: 30 fps): a frame that then misses (motion, a hand over the code) gets that region
 #: as a strong hint.
@@ -58,6 +72,8 @@ class Outcome:
     regions: list[Box] = field(default_factory=list)
     attempts: int = 0  # fallback reads
     work: float = 0.0  # fallback work in full-frame decodes (0 = fast pass only)
+    fast_ms: float = 0.0  # the fast pass
+    fallback_ms: float = 0.0  # the fallback attempts (the texture map not counted)
 
 
 def _read(gray: Frame, *, errors: bool = False) -> list[zxingcpp.Barcode]:
@@ -79,15 +95,23 @@ class FallbackDecoder:
         *,
         strong_budget: float = STRONG_BUDGET,
         weak_budget: float = WEAK_BUDGET,
+        strong_time: float = STRONG_TIME,
+        weak_time: float = WEAK_TIME,
+        time_factor: float | None = 1.0,
         weak_regions: int = 1,
         steps: tuple[Step, ...] = STEPS,
         remember_frames: int = 0,
         margin: float = 0.15,
     ) -> None:
-        if strong_budget < 0 or weak_budget < 0:
+        if min(strong_budget, weak_budget, strong_time, weak_time) < 0 or (
+            time_factor is not None and time_factor < 0
+        ):
             raise ValueError("fallback budgets must be >= 0")
         self.strong_budget = strong_budget
         self.weak_budget = weak_budget
+        self.strong_time = strong_time
+        self.weak_time = weak_time
+        self.time_factor = time_factor
         self.weak_regions = weak_regions
         self.steps = steps
         self.remember_frames = remember_frames
@@ -103,13 +127,16 @@ class FallbackDecoder:
     def read(self, frame: Frame) -> Outcome:
         """Decode ``frame``; the ``Outcome`` says which stage read it and the work spent."""
         gray = to_gray(frame)
+        t0 = time.perf_counter()
         results = _read(gray, errors=True)
+        fast_s = time.perf_counter() - t0
         found = unique([bytes(r.bytes) for r in results if r.valid])
         if found:
             self._remember(next(position_box(r) for r in results if r.valid))
             self._count("fast")
-            return Outcome(found, "fast")
-        outcome = self._fallbacks(gray, [position_box(r) for r in results])
+            return Outcome(found, "fast", fast_ms=fast_s * 1000)
+        outcome = self._fallbacks(gray, [position_box(r) for r in results], fast_s)
+        outcome.fast_ms = fast_s * 1000
         if outcome.payloads:
             self._count("fallback", outcome.step)
         else:
@@ -119,21 +146,26 @@ class FallbackDecoder:
 
     # -- the fallbacks ---------------------------------------------------------------
 
-    def _fallbacks(self, gray: Frame, errors: list[Box]) -> Outcome:
+    def _fallbacks(self, gray: Frame, errors: list[Box], fast_s: float) -> Outcome:
         with self._lock:
             last = self._last if self._since_last < self.remember_frames else None
         if last is not None:
             errors = [*errors, last]
         if errors:
-            hint, budget = "strong", self.strong_budget
+            hint, budget, share = "strong", self.strong_budget, self.strong_time
             regions = strong_regions(errors, texture_boxes(gray, limit=3))
         else:
-            hint, budget = "weak", self.weak_budget
+            hint, budget, share = "weak", self.weak_budget, self.weak_time
             regions = texture_boxes(gray, limit=self.weak_regions) if budget > 0 else []
         if not regions or budget <= 0:
             return Outcome([], "none")
         frame_px = float(gray.shape[0] * gray.shape[1])
         left = budget * frame_px
+        # time: seconds allowed, and the predicted seconds per pixel of work
+        timed = self.time_factor is not None
+        allowed = share * (self.time_factor or 0.0) * fast_s
+        rate = CROP_RATE * fast_s / frame_px
+        spent = 0.0
         out = Outcome([], "none", hint=hint, regions=regions)
         for region in regions:
             patch = crop(gray, region, margin=self.margin)
@@ -143,9 +175,15 @@ class FallbackDecoder:
                 cost = step.cost(patch.shape)
                 if cost is None or cost > left:
                     continue  # not for this crop, or a cheaper step may still fit
+                if timed and spent + cost * rate > allowed:
+                    continue
+                t0 = time.perf_counter()
+                got = [r for r in _read(step.apply(patch)) if r.valid]
+                dt = time.perf_counter() - t0
+                spent += dt
+                rate = max(rate, dt / cost)
                 left -= cost
                 out.attempts += 1
-                got = [r for r in _read(step.apply(patch)) if r.valid]
                 if got:
                     out.payloads = unique([bytes(r.bytes) for r in got])
                     out.stage, out.step = "fallback", step.name
@@ -154,6 +192,7 @@ class FallbackDecoder:
             if out.payloads:
                 break
         out.work = round(budget - left / frame_px, 4)
+        out.fallback_ms = spent * 1000
         return out
 
     # -- state ---------------------------------------------------------------------------

@@ -88,7 +88,7 @@ def texture_boxes(gray: Frame, *, limit: int = 3) -> list[Box]:
     dx = cv2.absdiff(half[:-1, 1:], half[:-1, :-1])
     dy = cv2.absdiff(half[1:, :-1], half[:-1, :-1])
     # gradients at half size (modules under 2 px still show), pooled to quarter size
-    both = cv2.blur(halve(cv2.min(dx, dy)), (5, 5))
+    both = cv2.blur(halve(np.asarray(cv2.min(dx, dy), np.uint8)), (5, 5))
     _, mask = cv2.threshold(both, TEXTURE_THRESHOLD, 255, cv2.THRESH_BINARY)
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     found: list[tuple[float, Box]] = []
