@@ -1,7 +1,7 @@
 """Frame-to-payload latency through the live camera path, on the simulated camera.
 
 The real path: ``CameraSource`` (capture thread, the live decoder: zxing-cpp with
-hint-gated fallbacks and the last-hit memory, hand-off to the event loop) fed by
+hint-gated, budgeted fallbacks, hand-off to the event loop) fed by
 ``SimCamera`` playing pre-rendered scenes (people holding up phones in every distortion
 class of ``sim.scenes``, empty frames of a cluttered hall between them) at 30 fps.
 The same frames go, in the same run, through the same path with plain zxing-cpp

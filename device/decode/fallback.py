@@ -9,10 +9,10 @@ frame. Per frame:
    ``return_errors=True``. A decoded code ends the frame. This pass costs ~0.7 of plain
    ``zxingcpp.read_barcodes(frame, formats=QRCode)``; most frames end here.
 2. **Hints** (only when nothing was decoded): zxing's own "found a symbol, could not
-   decode it" results (*strong*), the region of the last code read on a recent frame
-   (*strong*, live camera only), and patches of two-way texture in a quarter-size map
+   decode it" results (*strong*), and patches of two-way texture in a quarter-size map
    (*weak*); see ``device.decode.regions``. No hint, no fallback: an empty frame costs
-   the fast pass and the texture map (~0.1 of a plain decode).
+   the fast pass and the texture map (~0.15-0.3 of a plain decode, cache-cold; the live
+   camera makes the map on every other such frame, ``weak_every=2``).
 3. **Fallbacks on the hinted regions only**, cheapest-per-rescue first
    (``device.decode.enhance``: sharpen, sharpen+upscale, upscale, ...), within two
    per-frame budgets, both larger for a strong hint than for a weak one:
@@ -55,10 +55,9 @@ WEAK_TIME = 0.3
 #: Prior for the time a crop costs per pixel of work, in multiples of the fast pass's
 #: average per frame pixel (a code region is busier than the average pixel).
 CROP_RATE = 3.0
-#: The live camera remembers where it last read a code for this many frames (0.5 s at
-#: 30 fps): a frame that then misses (motion, a hand over the code) gets that region
-#: as a strong hint.
-REMEMBER_FRAMES = 15
+#: The live camera computes the texture map (weak hints) on every other frame that has
+#: no strong hint.
+LIVE_WEAK_EVERY = 2
 
 
 @dataclass
@@ -84,8 +83,8 @@ def _read(gray: Frame, *, errors: bool = False) -> list[zxingcpp.Barcode]:
 class FallbackDecoder:
     """zxing-cpp with hint-gated, budgeted fallbacks (see the module docstring).
 
-    ``remember_frames`` > 0 makes it stateful (the live camera path): the region of the
-    last code read stays a strong hint for that many frames.
+    ``weak_every`` > 1 (the live camera path) makes the texture map on every n-th frame
+    that has no strong hint only: the one stateful part.
     """
 
     name = "zxing+fallback"
@@ -99,27 +98,28 @@ class FallbackDecoder:
         weak_time: float = WEAK_TIME,
         time_factor: float | None = 1.0,
         weak_regions: int = 1,
+        weak_every: int = 1,
         steps: tuple[Step, ...] = STEPS,
-        remember_frames: int = 0,
         margin: float = 0.15,
     ) -> None:
         if min(strong_budget, weak_budget, strong_time, weak_time) < 0 or (
             time_factor is not None and time_factor < 0
         ):
             raise ValueError("fallback budgets must be >= 0")
+        if weak_every < 1:
+            raise ValueError("weak_every must be >= 1 (1: the texture map on every frame)")
         self.strong_budget = strong_budget
         self.weak_budget = weak_budget
         self.strong_time = strong_time
         self.weak_time = weak_time
         self.time_factor = time_factor
         self.weak_regions = weak_regions
+        self.weak_every = weak_every
         self.steps = steps
-        self.remember_frames = remember_frames
         self.margin = margin
         self.stats: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
-        self._last: Box | None = None
-        self._since_last = 0
+        self._misses = 0  # frames without a strong hint: every weak_every-th gets the map
 
     def decode(self, frame: Frame) -> list[bytes]:
         return self.read(frame).payloads
@@ -132,7 +132,6 @@ class FallbackDecoder:
         fast_s = time.perf_counter() - t0
         found = unique([bytes(r.bytes) for r in results if r.valid])
         if found:
-            self._remember(next(position_box(r) for r in results if r.valid))
             self._count("fast")
             return Outcome(found, "fast", fast_ms=fast_s * 1000)
         outcome = self._fallbacks(gray, [position_box(r) for r in results], fast_s)
@@ -140,23 +139,25 @@ class FallbackDecoder:
         if outcome.payloads:
             self._count("fallback", outcome.step)
         else:
-            self._forget()
             self._count("none", outcome.hint)
         return outcome
 
     # -- the fallbacks ---------------------------------------------------------------
 
     def _fallbacks(self, gray: Frame, errors: list[Box], fast_s: float) -> Outcome:
-        with self._lock:
-            last = self._last if self._since_last < self.remember_frames else None
-        if last is not None:
-            errors = [*errors, last]
+        if not errors:
+            with self._lock:
+                self._misses += 1
+                weak_turn = (self._misses - 1) % self.weak_every == 0
+        texture: list[Box] = []
+        if errors or (weak_turn and self.weak_budget > 0):
+            texture = texture_boxes(gray, limit=3)
         if errors:
             hint, budget, share = "strong", self.strong_budget, self.strong_time
-            regions = strong_regions(errors, texture_boxes(gray, limit=3))
+            regions = strong_regions(errors, texture)
         else:
             hint, budget, share = "weak", self.weak_budget, self.weak_time
-            regions = texture_boxes(gray, limit=self.weak_regions) if budget > 0 else []
+            regions = texture[: self.weak_regions]
         if not regions or budget <= 0:
             return Outcome([], "none")
         frame_px = float(gray.shape[0] * gray.shape[1])
@@ -187,7 +188,6 @@ class FallbackDecoder:
                 if got:
                     out.payloads = unique([bytes(r.bytes) for r in got])
                     out.stage, out.step = "fallback", step.name
-                    self._remember(region)
                     break
             if out.payloads:
                 break
@@ -195,19 +195,7 @@ class FallbackDecoder:
         out.fallback_ms = spent * 1000
         return out
 
-    # -- state ---------------------------------------------------------------------------
-
-    def _remember(self, box: Box) -> None:
-        if self.remember_frames:
-            with self._lock:
-                self._last, self._since_last = box, 0
-
-    def _forget(self) -> None:
-        if self.remember_frames:
-            with self._lock:
-                self._since_last += 1
-                if self._since_last >= self.remember_frames:
-                    self._last = None
+    # -- statistics ----------------------------------------------------------------
 
     def _count(self, stage: str, detail: str | None = None) -> None:
         self.stats[stage] += 1
@@ -216,10 +204,12 @@ class FallbackDecoder:
 
 
 def live_decoder(name: str = "zxing") -> Decoder:
-    """The camera path's decoder: zxing-cpp with fallbacks and the last-hit memory; any
-    other backend as it is (they are 10-40x slower than zxing-cpp already)."""
+    """The camera path's decoder: zxing-cpp with fallbacks, the texture map (weak hints)
+    on every other frame without a strong hint (a phone is held up for many frames: a
+    weak-hint rescue comes at most one frame later, and an empty hall costs half the
+    maps); any other backend as it is (10-40x slower already)."""
     if name == "zxing":
-        return FallbackDecoder(remember_frames=REMEMBER_FRAMES)
+        return FallbackDecoder(weak_every=LIVE_WEAK_EVERY)
     return load_decoder(name)
 
 

@@ -79,29 +79,44 @@ def position_box(result: Any) -> Box:
     return Box(min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
 
 
+class TextureMap:
+    """The two-way texture of a grey frame at quarter resolution (see the module doc)."""
+
+    def __init__(self, gray: Frame) -> None:
+        h, w = gray.shape[:2]
+        self.usable = h >= 8 * MIN_SIDE_Q and w >= 8 * MIN_SIDE_Q
+        if not self.usable:
+            self.map = np.zeros((1, 1), np.uint8)
+            return
+        half = halve(gray)
+        dx = cv2.absdiff(half[:-1, 1:], half[:-1, :-1])
+        dy = cv2.absdiff(half[1:, :-1], half[:-1, :-1])
+        # gradients at half size (modules under 2 px still show), pooled to quarter size
+        self.map = np.asarray(cv2.blur(halve(np.asarray(cv2.min(dx, dy), np.uint8)), (5, 5)),
+                              np.uint8)
+
+    def boxes(self, limit: int = 3) -> list[Box]:
+        """Code-like patches, biggest first, at most ``limit`` (full-frame pixels)."""
+        if not self.usable:
+            return []
+        _, mask = cv2.threshold(self.map, TEXTURE_THRESHOLD, 255, cv2.THRESH_BINARY)
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        found: list[tuple[float, Box]] = []
+        for c in contours:
+            x, y, bw, bh = cv2.boundingRect(c)
+            if bw < MIN_SIDE_Q or bh < MIN_SIDE_Q or max(bw, bh) > MAX_ASPECT * min(bw, bh):
+                continue
+            area = float(cv2.contourArea(c))
+            if area < MIN_FILL * bw * bh:
+                continue
+            found.append((area, Box(4 * x, 4 * y, 4 * bw, 4 * bh)))
+        found.sort(key=lambda t: -t[0])
+        return [b for _, b in found[:limit]]
+
+
 def texture_boxes(gray: Frame, *, limit: int = 3) -> list[Box]:
     """Code-like patches of ``gray`` (full resolution), biggest first, at most ``limit``."""
-    h, w = gray.shape[:2]
-    if h < 8 * MIN_SIDE_Q or w < 8 * MIN_SIDE_Q:
-        return []
-    half = halve(gray)
-    dx = cv2.absdiff(half[:-1, 1:], half[:-1, :-1])
-    dy = cv2.absdiff(half[1:, :-1], half[:-1, :-1])
-    # gradients at half size (modules under 2 px still show), pooled to quarter size
-    both = cv2.blur(halve(np.asarray(cv2.min(dx, dy), np.uint8)), (5, 5))
-    _, mask = cv2.threshold(both, TEXTURE_THRESHOLD, 255, cv2.THRESH_BINARY)
-    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    found: list[tuple[float, Box]] = []
-    for c in contours:
-        x, y, bw, bh = cv2.boundingRect(c)
-        if bw < MIN_SIDE_Q or bh < MIN_SIDE_Q or max(bw, bh) > MAX_ASPECT * min(bw, bh):
-            continue
-        area = float(cv2.contourArea(c))
-        if area < MIN_FILL * bw * bh:
-            continue
-        found.append((area, Box(4 * x, 4 * y, 4 * bw, 4 * bh)))
-    found.sort(key=lambda t: -t[0])
-    return [b for _, b in found[:limit]]
+    return TextureMap(gray).boxes(limit)
 
 
 def strong_regions(errors: Sequence[Box], texture: Iterable[Box]) -> list[Box]:

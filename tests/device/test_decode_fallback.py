@@ -11,13 +11,14 @@ import pytest
 from device.decode import FallbackDecoder, live_decoder, load_decoder, still_decoder
 from device.decode.enhance import STEP_NAMES, STEPS, Step
 from device.decode.fallback import STRONG_BUDGET, WEAK_BUDGET
+from sim.scenes import CLASSES, SceneSpec, random_spec, render_scene
 
 
-def untimed(*, remember_frames: int = 0) -> FallbackDecoder:
+def untimed() -> FallbackDecoder:
     """Without the time budget (it depends on the machine and its load): only the work
     budget, so the attempts on a frame are the same on every run."""
-    return FallbackDecoder(time_factor=None, remember_frames=remember_frames)
-from sim.scenes import CLASSES, SceneSpec, random_spec, render_scene
+    return FallbackDecoder(time_factor=None)
+
 
 # Hard 720p frames found with sim.scenes: plain zxing-cpp misses each, the fallback reads
 # it, through the hint and step named. (If sim.scenes' rendering changes, find new ones
@@ -134,28 +135,15 @@ def test_no_false_positive_and_bounded_work_on_hard_empty_frames() -> None:
     assert fired > 0  # the clutter does fire the texture hint: the gate was exercised
 
 
-def test_live_decoder_remembers_where_the_last_code_was() -> None:
-    """A clean frame, then the same phone blurred in a cluttered hall: the texture map
-    alone picks the clutter, the remembered region (a strong hint) finds the code."""
-    payload = f"HC1:MOVING-050-{AZ}"
-    sharp = SceneSpec(payload=payload, size=(1280, 720), module_px=3.376116987157715,
-                      rotate_deg=1.7319684596455875,
-                      offset=(0.09413916796498742, 0.03144621228026109), seed=50, busy=True)
-    blurred = replace(sharp, blur_px=1.907159766031564, seed=1050)
-    assert untimed().decode(render_scene(blurred)) == []  # no memory: missed
-    live = untimed(remember_frames=15)
-    assert live.decode(render_scene(sharp)) == [payload.encode()]
-    out = live.read(render_scene(blurred))
-    assert (out.payloads, out.hint) == ([payload.encode()], "strong")
-
-
-def test_memory_expires() -> None:
-    live = FallbackDecoder(remember_frames=2)
-    spec = SceneSpec(payload="HC1:GONE", size=(1280, 720), module_px=4)
-    assert live.decode(render_scene(spec)) == [b"HC1:GONE"]
-    empty = render_scene(SceneSpec(payload=None, size=(1280, 720), phone=False))
-    hints = [live.read(empty).hint for _ in range(3)]
-    assert hints == ["strong", "strong", None]  # two frames remembered, then forgotten
+def test_weak_every_makes_the_texture_map_on_every_nth_frame() -> None:
+    spec = HARD[("weak", "sharpen_upscale")]
+    frame = render_scene(spec)
+    dec = FallbackDecoder(time_factor=None, weak_every=2)
+    hints = [dec.read(frame).hint for _ in range(4)]
+    assert hints == ["weak", None, "weak", None]
+    assert live_decoder("zxing").weak_every == 2  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="weak_every"):
+        FallbackDecoder(weak_every=0)
 
 
 def test_zero_budgets_mean_the_fast_pass_only() -> None:
