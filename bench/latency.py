@@ -177,7 +177,7 @@ async def run_serial(tmp: Path, base_url: str | None, n: int, gap_s: float,
 
 async def run_camera(tmp: Path, base_url: str | None, n: int,
                      journal_in_thread: bool) -> dict[str, Any]:
-    from device.decode import RotatingDecoder, load_decoder
+    from device.decode import live_decoder
     from device.sources.camera import CameraSource
     from sim.camera import SimCamera
     from sim.keys import DemoKeys
@@ -203,7 +203,7 @@ async def run_camera(tmp: Path, base_url: str | None, n: int,
         return SimCamera(frames=frames, width=1280, height=720, fps=30, loop=False,
                          on_frame=on_frame)
 
-    src = CameraSource(make_cam, RotatingDecoder(load_decoder("zxing")), name="camera:sim")
+    src = CameraSource(make_cam, live_decoder("zxing"), name="camera:sim")
     factory = MockFactory(pin_class=TimedPin)
     outs: list[Any] = []
     d = Daemon(cfg, pin_factory=factory, sources=[src], write_log=lambda _: None,

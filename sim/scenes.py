@@ -2,10 +2,13 @@
 
 ``render_scene(SceneSpec(...))`` draws one BGR frame: a cluttered background (a
 person's clothes, the hall), a phone whose screen shows the code (rendered with segno),
-then the distortions of the field: tilt (perspective), in-plane rotation, blur (hand
-shake, focus), glare (a lamp on the glass), dark mode (light modules on a dark screen),
-sensor noise and reduced contrast. ``payload=None`` gives an empty scene (no phone, or
-a phone with no code). Sizes 640x480 and 1280x720; module sizes 2-8 px in the frame.
+then the distortions of the field: tilt (perspective, about the vertical and the
+horizontal axis), in-plane rotation, blur (focus), motion blur (a hand moving the phone),
+glare (a lamp on the glass), dark mode (light modules on a dark screen), sensor noise,
+reduced contrast and JPEG compression (an MJPEG camera). ``payload=None`` gives an empty
+scene (no phone, or a phone with no code; ``busy=True`` adds sharp clutter: printed text,
+stripes, grids and nested squares, the things a QR detector might take for a code). Sizes
+640x480 and 1280x720; module sizes 2-8 px in the frame.
 
 ``random_spec(rng, ...)`` draws a spec from a distortion class; ``scene_stream`` yields
 (frame, label) pairs: people holding up phones for a while, empty frames between them.
@@ -31,7 +34,10 @@ Image = npt.NDArray[np.uint8]
 
 SIZES: dict[str, tuple[int, int]] = {"vga": (640, 480), "720p": (1280, 720)}
 #: Distortion classes the corpus and the scene stream draw from.
-CLASSES: tuple[str, ...] = ("clean", "tilt", "blur", "glare", "dark", "lowcontrast", "combo")
+CLASSES: tuple[str, ...] = (
+    "clean", "tilt", "blur", "glare", "dark", "lowcontrast", "motion", "perspective", "noise",
+    "jpeg", "combo",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,15 +45,20 @@ class SceneSpec:
     payload: bytes | str | None
     size: tuple[int, int] = (640, 480)  # (width, height)
     module_px: float = 4.0
-    tilt_deg: float = 0.0  # out-of-plane tilt (perspective)
+    tilt_deg: float = 0.0  # out-of-plane tilt about the vertical axis (perspective)
+    tilt_y_deg: float = 0.0  # out-of-plane tilt about the horizontal axis
     rotate_deg: float = 0.0  # in-plane rotation
     blur_px: float = 0.0  # Gaussian sigma
+    motion_px: float = 0.0  # length of a linear motion blur
+    motion_deg: float = 0.0  # its direction
     glare: float = 0.0  # 0..1 strength of a bright blob over the screen
     dark_mode: bool = False  # light-on-dark code
     contrast: float = 1.0  # 1 = full screen contrast; 0.3 = a dim, washed-out screen
     noise: float = 2.0  # sensor noise sigma (grey levels)
+    jpeg_quality: int = 0  # 1..100: the frame went through JPEG at this quality; 0 = not
     offset: tuple[float, float] = (0.0, 0.0)  # phone centre offset, fraction of frame
     phone: bool = True  # draw a phone (False with payload=None: nobody there)
+    busy: bool = False  # sharp clutter in the background (text, stripes, grids, squares)
     seed: int = 0
 
 
@@ -125,6 +136,11 @@ def _warp_corners(
         z = corners[:, 0] * math.sin(t) / max(pw, 1.0)  # -0.5..0.5 * sin
         corners[:, 0] *= math.cos(t)
         corners = corners * (1 + z)[:, None]
+    ty = math.radians(spec.tilt_y_deg)
+    if ty:
+        z = corners[:, 1] * math.sin(ty) / max(ph, 1.0)
+        corners[:, 1] *= math.cos(ty)
+        corners = corners * (1 + z)[:, None]
     r = math.radians(spec.rotate_deg)
     rot = np.array([[math.cos(r), -math.sin(r)], [math.sin(r), math.cos(r)]])
     corners = corners @ rot.T
@@ -143,6 +159,8 @@ def render_scene(spec: SceneSpec) -> Image:
         raise ScenarioError(f"module size {spec.module_px} px is outside 1..16")
     rng = np.random.default_rng(spec.seed)
     frame = _background(rng, w, h)
+    if spec.busy:
+        _add_clutter(frame, np.random.default_rng(spec.seed + 7919))
     if spec.phone:
         if spec.payload is not None:
             face, scale = _screen(spec)
@@ -165,13 +183,76 @@ def render_scene(spec: SceneSpec) -> Image:
             frame = _add_glare(frame, dst, spec.glare, rng)
     if spec.blur_px > 0:
         frame = np.asarray(cv2.GaussianBlur(frame, (0, 0), spec.blur_px), np.uint8)
+    if spec.motion_px >= 1.0:
+        frame = np.asarray(
+            cv2.filter2D(frame, -1, _motion_kernel(spec.motion_px, spec.motion_deg)), np.uint8
+        )
     if spec.noise > 0:
         noise = np.empty(frame.shape, np.int16)
         cv2.setRNGSeed(spec.seed)
         sigma = float(spec.noise)
         cv2.randn(noise, (0.0, 0.0, 0.0), (sigma, sigma, sigma))  # type: ignore[call-overload]
         frame = np.asarray(cv2.add(frame, noise, dtype=cv2.CV_8U), np.uint8)
+    if spec.jpeg_quality:
+        if not 1 <= spec.jpeg_quality <= 100:
+            raise ScenarioError(f"jpeg_quality {spec.jpeg_quality} is outside 1..100")
+        ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, spec.jpeg_quality])
+        if not ok:  # pragma: no cover - OpenCV always has a JPEG codec
+            raise ScenarioError("OpenCV cannot encode JPEG here")
+        frame = np.asarray(cv2.imdecode(buf, cv2.IMREAD_COLOR), np.uint8)
     return frame
+
+
+def _motion_kernel(length: float, angle_deg: float) -> npt.NDArray[np.float32]:
+    """A normalised line of ``length`` px at ``angle_deg``: the blur of a moving hand."""
+    n = math.ceil(length) | 1
+    k = np.zeros((n, n), np.float32)
+    c = n // 2
+    dx, dy = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
+    half = (length - 1) / 2
+    p0 = (round(c - dx * half), round(c - dy * half))
+    p1 = (round(c + dx * half), round(c + dy * half))
+    cv2.line(k, p0, p1, 1.0, 1, cv2.LINE_AA)
+    total = float(k.sum())
+    if total <= 0:
+        k[c, c] = 1.0
+        total = 1.0
+    return k / np.float32(total)
+
+
+def _add_clutter(frame: Image, rng: np.random.Generator) -> None:
+    """Sharp, high-contrast things a hall holds: printed text, stripes, grids, nested
+    squares (signs, tiles, a checked shirt). Drawn in place."""
+    h, w = frame.shape[:2]
+    for _ in range(int(rng.integers(4, 9))):
+        kind = int(rng.integers(0, 4))
+        x, y = int(rng.integers(0, w - 40)), int(rng.integers(0, h - 40))
+        size = int(rng.integers(min(w, h) // 12, min(w, h) // 3))
+        dark = tuple(int(v) for v in rng.integers(0, 60, 3))
+        light = tuple(int(v) for v in rng.integers(190, 256, 3))
+        if kind == 0:  # printed text
+            for line in range(int(rng.integers(2, 6))):
+                text = "".join(chr(int(c)) for c in rng.integers(65, 91, int(rng.integers(4, 14))))
+                cv2.putText(frame, text, (x, y + line * size // 4), cv2.FONT_HERSHEY_SIMPLEX,
+                            float(rng.uniform(0.4, 1.4)), dark, int(rng.integers(1, 3)))
+        elif kind == 1:  # stripes
+            step = int(rng.integers(3, 12))
+            for k in range(0, size, 2 * step):
+                cv2.rectangle(frame, (x + k, y), (x + k + step - 1, y + size), dark, -1)
+        elif kind == 2:  # a grid (tiles, a checked shirt)
+            step = int(rng.integers(4, 16))
+            cv2.rectangle(frame, (x, y), (x + size, y + size), light, -1)
+            for i in range(0, size, step):
+                for j in range(0, size, step):
+                    if (i // step + j // step) % 2:
+                        cv2.rectangle(frame, (x + i, y + j), (x + i + step - 1, y + j + step - 1),
+                                      dark, -1)
+        else:  # nested squares, about the proportions of a finder pattern
+            unit = max(2, size // 9)
+            cv2.rectangle(frame, (x, y), (x + 7 * unit, y + 7 * unit), dark, -1)
+            cv2.rectangle(frame, (x + unit, y + unit), (x + 6 * unit, y + 6 * unit), light, -1)
+            cv2.rectangle(frame, (x + 2 * unit, y + 2 * unit), (x + 5 * unit, y + 5 * unit),
+                          dark, -1)
 
 
 def _add_glare(
@@ -215,7 +296,7 @@ def random_spec(
         seed=rng.randrange(2**31),
     )
     tilt: dict[str, Any] = {"tilt_deg": rng.uniform(25, 50) * rng.choice((-1, 1))}
-    blur: dict[str, Any] = {"blur_px": rng.uniform(0.8, 1.6)}
+    blur: dict[str, Any] = {"blur_px": rng.uniform(1.0, 2.0)}
     glare: dict[str, Any] = {"glare": rng.uniform(0.5, 0.9)}
     dark: dict[str, Any] = {"dark_mode": True}
     low: dict[str, Any] = {"contrast": rng.uniform(0.25, 0.45), "noise": 4.0}
@@ -226,10 +307,31 @@ def random_spec(
         "glare": glare,
         "dark": {**dark, "blur_px": rng.uniform(0, 0.8)},
         "lowcontrast": low,
-        "combo": {**tilt, "blur_px": rng.uniform(0.6, 1.1), "glare": rng.uniform(0.3, 0.6),
-                  "dark_mode": rng.random() < 0.5},
     }
-    return replace(spec, **table[klass])
+    if klass in table:
+        return replace(spec, **table[klass])
+    # The later classes draw from their own generator (seeded by the spec), so adding
+    # them left the sequences of the classes above, and of scene_stream, as they were.
+    sub = random.Random(spec.seed ^ 0x5CE7E)
+    sign = lambda: sub.choice((-1, 1))  # noqa: E731
+    motion = {"motion_px": sub.uniform(2.5, 7.0), "motion_deg": sub.uniform(0, 180)}
+    perspective = {"tilt_deg": sub.uniform(15, 45) * sign(),
+                   "tilt_y_deg": sub.uniform(15, 40) * sign(),
+                   "rotate_deg": spec.rotate_deg + sub.uniform(-25, 25)}
+    later: dict[str, dict[str, Any]] = {
+        "motion": motion,
+        "perspective": perspective,
+        "noise": {"noise": sub.uniform(12.0, 28.0), "contrast": sub.uniform(0.4, 0.8)},
+        "jpeg": {"jpeg_quality": sub.randint(5, 20), "noise": 3.0,
+                 "blur_px": sub.uniform(0.0, 0.8)},
+        # everything at once, each milder: a hand-held phone under a lamp, MJPEG camera
+        "combo": {**perspective, "glare": sub.uniform(0.2, 0.6),
+                  **({"blur_px": sub.uniform(0.8, 1.5)} if sub.random() < 0.5 else
+                     {"motion_px": sub.uniform(3.0, 7.0), "motion_deg": sub.uniform(0, 180)}),
+                  "noise": sub.uniform(4.0, 10.0), "jpeg_quality": sub.randint(20, 60),
+                  "dark_mode": sub.random() < 0.3},
+    }
+    return replace(spec, **later[klass])
 
 
 def scene_stream(

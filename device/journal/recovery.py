@@ -7,8 +7,6 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
-
 from device.errors import JournalError
 from device.journal import events as ev
 from device.journal import schema
@@ -22,6 +20,7 @@ from device.journal.sqlite_file import (
     salvage,
     transaction,
 )
+from device.journal.sqlitelib import Database
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,7 @@ at the end; never edit or reorder an applied one.
 
 from __future__ import annotations
 
-from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
+from device.journal.sqlitelib import Database, Migrations
 
 MIGRATION_SET = "scangate-journal"
 

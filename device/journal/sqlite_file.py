@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
-
 from device.errors import JournalError
+from device.journal.sqlitelib import Database
 
 log = logging.getLogger(__name__)
 

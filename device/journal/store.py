@@ -29,8 +29,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlite_utils import Database
-
 from device.clock import Clock, SystemClock
 from device.errors import JournalError
 from device.journal import batches, schema
@@ -46,6 +44,7 @@ from device.journal.sqlite_file import (
     prepare_path,
     transaction,
 )
+from device.journal.sqlitelib import Database
 
 if TYPE_CHECKING:
     from device.clock.floor import TimeFloor

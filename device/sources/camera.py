@@ -1,7 +1,8 @@
 """A camera as a scan source: capture and decoding on a thread, off the event loop.
 
-The capture thread reads a frame, decodes it (zxing-cpp by default, preprocessing
-rotated across frames) and hands each payload to the event loop. A camera that gives
+The capture thread reads a frame, decodes it (zxing-cpp by default, with fallbacks for
+hard frames gated by hints and a per-frame budget: ``device.decode.fallback``) and hands
+each payload to the event loop. A camera that gives
 no frame for ``stall_timeout_s`` (stalled, unplugged) is reported and reopened with
 exponential backoff; a read that hangs inside the driver is abandoned by a watchdog and
 a fresh capture thread takes over. Nothing of this stops other sources.
@@ -16,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from device.decode import Decoder, load_decoder, rotating_decoder
+from device.decode import Decoder, live_decoder, load_decoder
 from device.sources.base import Scan
 from device.sources.camera_registry import Camera, load_camera_class
 from device.sources.config import CameraSourceConfig
@@ -80,7 +81,7 @@ class CameraSource:
 
         factory()  # construct once now: a missing library raises BackendError here
         decoder: Decoder = (
-            rotating_decoder(cfg.decoder) if cfg.rotate_preprocessing else load_decoder(cfg.decoder)
+            live_decoder(cfg.decoder) if cfg.fallbacks else load_decoder(cfg.decoder)
         )
         return cls(
             factory,

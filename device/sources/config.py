@@ -23,7 +23,8 @@ class CameraSourceConfig:
 
     ``device``: an index ("0"), a device path ("/dev/video2") or, for the ``sim`` backend,
     a sim spec (see ``sim.camera``). ``decoder``: a ``scangate.decoders`` name.
-    ``rotate_preprocessing``: plain/sharpened/upscaled on successive frames.
+    ``fallbacks``: zxing-cpp's hard-frame fallbacks (sharpened, upscaled crops where a
+    code may be; see ``device.decode.fallback``); false: the plain backend only.
     ``stall_timeout_s``: no frame for this long = stalled; the camera is reopened with
     backoff from ``reopen_backoff_s`` doubling up to ``reopen_backoff_cap_s``.
     """
@@ -34,7 +35,7 @@ class CameraSourceConfig:
     height: int = 720
     fps: float = 30.0
     decoder: str = "zxing"
-    rotate_preprocessing: bool = True
+    fallbacks: bool = True
     stall_timeout_s: float = 3.0
     reopen_backoff_s: float = 0.5
     reopen_backoff_cap_s: float = 10.0

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from device.decode import load_decoder, rotating_decoder
+from device.decode import live_decoder, load_decoder
 from device.decode.base import Frame
 from device.errors import BackendError, ConfigError
 from device.sources.camera import CameraSource
@@ -38,7 +38,7 @@ def sim_source(
 ) -> CameraSource:
     return CameraSource(
         lambda: SimCamera(device="frames", fps=fps, frames=frames, control=control, loop=loop),
-        rotating_decoder("zxing"),
+        live_decoder("zxing"),
         name="sim-camera",
         stall_timeout_s=STALL,
         reopen_backoff_s=0.05,
@@ -59,7 +59,7 @@ def test_generated_scenes_through_the_factory() -> None:
             await wait_for(lambda: len(set(col.payloads)) >= 2, 20, "two people's codes")
             st = src.status()
             assert st["connected"] and st["fps"] > 0 and st["frames"] > 0
-            assert st["decoder"] == "zxing+rotate"
+            assert st["decoder"] == "zxing+fallback"
             assert {s.source for s in col.got} == {"gate-cam"}
             return got
         finally:

@@ -21,7 +21,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "decode",
         help="read the QR codes in image files",
         description="Read the QR codes in image files (PNG, JPEG, ...) with the terminal's "
-                    "decoder, trying the plain, sharpened and upscaled image in turn. "
+                    "decoder; where zxing-cpp finds a code it cannot read, sharpened and "
+                    "upscaled crops of that region are tried. "
                     "Exit status: 0 every image held a code, 1 some held none, "
                     "2 an image could not be read or a bad option.",
     )
@@ -58,10 +59,9 @@ def _read_image(path: str) -> tuple[np.ndarray[Any, Any] | None, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from device.decode import decode_thorough, load_decoder
+    from device.decode import still_decoder
 
-    decoder = load_decoder(args.backend)  # BackendError -> "scangate: error: ..." exit 2
-    enhanced = load_decoder(args.backend, try_downscale=False) if args.backend == "zxing" else None
+    decoder = still_decoder(args.backend)  # BackendError -> "scangate: error: ..." exit 2
     unreadable = 0
     missing = 0
     for path in args.images:
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"scangate decode: error: cannot read {path}: {why}", file=sys.stderr)
             continue
         t0 = time.perf_counter()
-        codes = decode_thorough(decoder, img, enhanced=enhanced)
+        codes = decoder.decode(img)
         ms = (time.perf_counter() - t0) * 1000
         if not codes:
             missing += 1
