@@ -27,6 +27,11 @@ from device.sources.reconnect import ReaderHealth, Reconnector
 log = logging.getLogger(__name__)
 
 
+def camera_decoder(cfg: CameraSourceConfig) -> Decoder:
+    """The decoder a camera of this configuration uses (the self-test uses it too)."""
+    return live_decoder(cfg.decoder) if cfg.fallbacks else load_decoder(cfg.decoder)
+
+
 class CameraSource:
     """Scans from one camera. Build with ``from_config`` or directly for tests/sims."""
 
@@ -80,12 +85,9 @@ class CameraSource:
             return cam
 
         factory()  # construct once now: a missing library raises BackendError here
-        decoder: Decoder = (
-            live_decoder(cfg.decoder) if cfg.fallbacks else load_decoder(cfg.decoder)
-        )
         return cls(
             factory,
-            decoder,
+            camera_decoder(cfg),
             name=cfg.source_name,
             stall_timeout_s=cfg.stall_timeout_s,
             reopen_backoff_s=cfg.reopen_backoff_s,

@@ -74,15 +74,14 @@ def _from_daemon(ctx: Context, cfg: CameraSourceConfig, frames_name: str,
 
 def _worker(cfg: CameraSourceConfig, opts: Any, out: queue.Queue[tuple[str, Any]]) -> None:
     """open → count frames for ``camera_measure_s`` → decode until a code or the timeout."""
-    from device.decode import load_decoder, rotating_decoder
+    from device.sources.camera import camera_decoder
     from device.sources.camera_registry import load_camera_class
 
     cam: Any = None
     try:
         try:
             cls = load_camera_class(cfg.backend)
-            decoder = (rotating_decoder(cfg.decoder) if cfg.rotate_preprocessing
-                       else load_decoder(cfg.decoder))
+            decoder = camera_decoder(cfg)
         except Exception as exc:
             out.put(("backend", exc))
             return

@@ -18,7 +18,7 @@ from gpiozero.pins.mock import MockFactory
 
 from device.daemon.app import Daemon
 from device.daemon.pipeline import Outcome
-from device.decode.preprocess import rotating_decoder
+from device.decode import live_decoder
 from device.enrol.voucher import parse_enrolment_uri
 from device.sources.camera import CameraSource
 from sim.camera import SimCamera, SimCameraControl
@@ -116,7 +116,7 @@ async def test_voucher_through_the_camera(tmp_path: Path, pki: Pki,
     empty = render_scene(SceneSpec(payload=None, size=(640, 480), phone=False))
     camera = CameraSource(
         lambda: SimCamera(device="frames", fps=20, frames=[(empty, None)], control=control),
-        rotating_decoder("zxing"), name="sim-camera")
+        live_decoder("zxing"), name="sim-camera")
     config = terminal_config(tmp_path, "t-cam")
     outs: list[Outcome] = []
     d = start_daemon(config, outs, sources=[camera])
