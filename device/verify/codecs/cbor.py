@@ -130,6 +130,8 @@ def _item(data: bytes, pos: int, end: int, depth: int, budget: int,
                     pos += 1
                 else:
                     key, pos, budget = _item(data, pos, end, depth, budget)
+                    if type(key) is Tag or key is UNDEFINED:
+                        raise CBORError("map key of unsupported type (tag or undefined)")
                 ib = data[pos]
                 n = short_text[ib]
                 if n:

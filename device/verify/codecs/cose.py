@@ -7,6 +7,7 @@ header wins over the unprotected one for ``alg`` (1) and ``kid`` (4).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -37,6 +38,7 @@ _EC_VERIFY: dict[int, tuple[type[ec.EllipticCurve], ec.ECDSA, int]] = {
     alg: (curve, ec.ECDSA(hash_alg), size) for alg, (curve, hash_alg, size) in _EC_ALGS.items()
 }
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
+_SHA256 = hashes.SHA256()
 _PSS_SIGN = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
 
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
@@ -179,6 +181,54 @@ def verify(alg: int, public_key: Any, to_be_signed: bytes, signature: bytes) -> 
             return True
     except (InvalidSignature, ValueError, TypeError):
         return False
+    return False
+
+
+#: A prepared check: (alg, to_be_signed, signature) -> bool, for one public key.
+KeyCheck = Callable[[int, bytes, bytes], bool]
+
+
+def checker_for(public_key: Any) -> KeyCheck:
+    """``verify`` bound to one key, with the key's type and curve looked at once.
+
+    ``checker_for(key)(alg, tbs, sig) == verify(alg, key, tbs, sig)`` for every input; the
+    verifier prepares one per trusted key so a scan does no type checks on the key.
+    """
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        key_alg = next((a for a, (curve, _, _) in _EC_VERIFY.items()
+                        if isinstance(public_key.curve, curve)), None)
+        if key_alg is None:
+            return _never
+        _, algorithm, size = _EC_VERIFY[key_alg]
+        verify_der = public_key.verify
+
+        def check_ec(alg: int, to_be_signed: bytes, signature: bytes) -> bool:
+            if alg != key_alg or len(signature) != 2 * size:
+                return False
+            try:
+                verify_der(raw_to_der(signature, size), to_be_signed, algorithm)
+            except (InvalidSignature, ValueError, TypeError):
+                return False
+            return True
+
+        return check_ec
+    if isinstance(public_key, rsa.RSAPublicKey):
+        verify_rsa = public_key.verify
+
+        def check_rsa(alg: int, to_be_signed: bytes, signature: bytes) -> bool:
+            if alg != ALG_PS256:
+                return False
+            try:
+                verify_rsa(signature, to_be_signed, _PSS, _SHA256)
+            except (InvalidSignature, ValueError, TypeError):
+                return False
+            return True
+
+        return check_rsa
+    return _never
+
+
+def _never(alg: int, to_be_signed: bytes, signature: bytes) -> bool:
     return False
 
 
