@@ -318,7 +318,7 @@ def test_closed_stdout_ends_quietly(demo: DemoKeys) -> None:
             proc.stdin.close()
         except BrokenPipeError:
             pass  # it may already have stopped reading
-        assert proc.wait(timeout=60) == 141
+        assert proc.wait(timeout=60) == 1  # device.cli.main: a closed pipe is not an error
         assert b"Traceback" not in proc.stderr.read()
     finally:
         proc.kill()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -31,8 +30,6 @@ from device.verify.keys import load_public_key
 from device.verify.trustlist import PROFILES
 
 EXIT_OK, EXIT_DENIED, EXIT_USAGE = 0, 1, 2
-#: Standard output was closed by its reader (as a shell reports a SIGPIPE death).
-EXIT_BROKEN_PIPE = 141
 #: Bytes asked of standard input per read (a read returns what is available, up to this).
 _CHUNK = 1 << 16
 
@@ -112,7 +109,10 @@ def human_line(v: Verdict) -> str:
     if v.detail and not accepted:
         facts.append(v.detail)
     head = "通过" if accepted else "拒绝"
-    line = f"{head}：{zh} | {'ACCEPT' if accepted else 'DENY'}: {en} ({'; '.join(facts)})"
+    # "通过：通过" said it twice: the reason is given only when it adds to the headline
+    if zh != head:
+        head = f"{head}：{zh}"
+    line = f"{head} | {'ACCEPT' if accepted else 'DENY'}: {en} ({'; '.join(facts)})"
     if WARNING_STALE in v.warnings:
         line += " [信任列表已过期 / trust list stale]"
     return line
@@ -215,22 +215,11 @@ def run(args: argparse.Namespace) -> int:
     fmt = json_line if args.json else human_line
     batches: Iterator[list[str]] | Iterator[list[bytes]] = (
         iter([[args.payload]]) if args.payload is not None else _stdin_batches())
-    try:
-        count, denied = _verify_all(batches, at, verify, decide, fmt, verifier)
-    except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
-        _silence_stdout()
-        return EXIT_BROKEN_PIPE
+    # a reader that goes away (`| head`) ends it quietly: device.cli.main's boundary
+    count, denied = _verify_all(batches, at, verify, decide, fmt, verifier)
     if count == 0:
         return _usage("no payload: give PAYLOAD or pipe one payload per line on standard input")
     return EXIT_DENIED if denied else EXIT_OK
-
-
-def _silence_stdout() -> None:
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):  # not a real file: nothing to flush to
-        pass
 
 
 def _verify_all(batches: Iterator[list[str]] | Iterator[list[bytes]], at: float | None,
