@@ -104,3 +104,32 @@ def test_fast_constructors_build_the_same_objects() -> None:
     assert _new_claims(*c) == Claims(*c) and repr(_new_claims(*c)) == repr(Claims(*c))
     with pytest.raises(AttributeError):  # still frozen
         fast.alg = 1  # type: ignore[misc]
+
+
+_KEYS = {"p256": ec_key(), "p384": ec.generate_private_key(ec.SECP384R1()),
+         "p521": ec.generate_private_key(ec.SECP521R1()), "rsa": rsa_key(),
+         "k1": ec.generate_private_key(ec.SECP256K1())}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(sorted(_KEYS)), st.sampled_from(sorted(_KEYS)),
+       st.sampled_from([cose.ALG_ES256, cose.ALG_ES384, cose.ALG_ES512, cose.ALG_PS256, -8, 0]),
+       st.binary(max_size=64), st.integers(0, 3))
+def test_prepared_check_agrees_with_verify(signer: str, verifier: str, alg: int, data: bytes,
+                                           damage: int) -> None:
+    """cose.checker_for(key) is verify(alg, key, ...) with the key's type looked at once."""
+    key = _KEYS[signer]
+    try:
+        sig = cose.sign(cose.alg_for_key(key), key, data)
+    except cose.COSEError:  # secp256k1 has no COSE alg here: any bytes will do
+        sig = bytes(64)
+    if damage == 1:
+        sig = sig[:-1] + bytes([sig[-1] ^ 1])
+    elif damage == 2:
+        sig = sig[:-1]
+    elif damage == 3:
+        data += b"!"
+    pub = _KEYS[verifier].public_key()
+    assert cose.checker_for(pub)(alg, data, sig) is cose.verify(alg, pub, data, sig)
+    if signer == verifier and signer != "k1" and not damage and alg == cose.alg_for_key(key):
+        assert cose.checker_for(pub)(alg, data, sig) is True

@@ -7,6 +7,7 @@ header wins over the unprotected one for ``alg`` (1) and ``kid`` (4).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_dss_signature
 
 from device.verify.codecs import cbor
 
@@ -37,6 +38,7 @@ _EC_ALGS: dict[int, tuple[type[ec.EllipticCurve], hashes.HashAlgorithm, int]] = 
 _EC_VERIFY: dict[int, tuple[type[ec.EllipticCurve], ec.ECDSA, int]] = {
     alg: (curve, ec.ECDSA(hash_alg), size) for alg, (curve, hash_alg, size) in _EC_ALGS.items()
 }
+_HASHLIB = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
 _SHA256 = hashes.SHA256()
 _PSS_SIGN = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
@@ -199,14 +201,18 @@ def checker_for(public_key: Any) -> KeyCheck:
                         if isinstance(public_key.curve, curve)), None)
         if key_alg is None:
             return _never
-        _, algorithm, size = _EC_VERIFY[key_alg]
+        _, hash_alg, size = _EC_ALGS[key_alg]
+        # The digest is taken here (hashlib) and handed over as Prehashed: the same ECDSA
+        # verification, without a digest context per call inside the library.
+        digest = _HASHLIB[hash_alg.name]
+        prehashed = ec.ECDSA(Prehashed(hash_alg))
         verify_der = public_key.verify
 
         def check_ec(alg: int, to_be_signed: bytes, signature: bytes) -> bool:
             if alg != key_alg or len(signature) != 2 * size:
                 return False
             try:
-                verify_der(raw_to_der(signature, size), to_be_signed, algorithm)
+                verify_der(raw_to_der(signature, size), digest(to_be_signed).digest(), prehashed)
             except (InvalidSignature, ValueError, TypeError):
                 return False
             return True
