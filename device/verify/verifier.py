@@ -189,16 +189,18 @@ class Verifier:
 
 def parse_structure(profile: str, cose_bytes: bytes) -> tuple[cose.Sign1, Claims]:
     """Stages 4 (CBOR, COSE_Sign1, CWT claims) without any key; :class:`Reject` on failure."""
-    try:
-        obj = cbor.decode(cose_bytes, max_depth=_COSE_MAX_DEPTH, max_items=_COSE_MAX_ITEMS)
-    except cbor.CBORLimitError as exc:
-        raise Reject(Reason.TOO_LARGE, f"COSE: {exc}") from None
-    except cbor.CBORError as exc:
-        raise Reject(Reason.BAD_STRUCTURE, f"COSE: {exc}") from None
-    try:
-        msg = cose.parse_sign1(obj)
-    except cose.COSEError as exc:
-        raise Reject(Reason.BAD_STRUCTURE, str(exc)) from None
+    msg = cose.parse_sign1_common(cose_bytes)  # the usual layout, read directly
+    if msg is None:
+        try:
+            obj = cbor.decode(cose_bytes, max_depth=_COSE_MAX_DEPTH, max_items=_COSE_MAX_ITEMS)
+        except cbor.CBORLimitError as exc:
+            raise Reject(Reason.TOO_LARGE, f"COSE: {exc}") from None
+        except cbor.CBORError as exc:
+            raise Reject(Reason.BAD_STRUCTURE, f"COSE: {exc}") from None
+        try:
+            msg = cose.parse_sign1(obj)
+        except cose.COSEError as exc:
+            raise Reject(Reason.BAD_STRUCTURE, str(exc)) from None
     if msg.alg not in SUPPORTED_ALGS:
         raise Reject(Reason.BAD_STRUCTURE, f"unsupported COSE algorithm {msg.alg}")
     return msg, decode_claims(profile, msg.payload)

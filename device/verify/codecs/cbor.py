@@ -139,6 +139,10 @@ def _item(data: bytes, pos: int, end: int, depth: int, budget: int,
                 elif ib < 24:
                     key = ib
                     pos += 1
+                elif ib == 0x39 or ib == 0x3A:  # negative claim keys (-260, -70001)
+                    s = pos + 1
+                    pos = s + (2 if ib == 0x39 else 4)
+                    key = -1 - int.from_bytes(data[s:pos], "big")
                 else:
                     key, pos, budget = _item(data, pos, end, depth, budget)
                     if type(key) is Tag or key is UNDEFINED:

@@ -126,6 +126,72 @@ def parse_sign1(obj: Any, *, header_limits: tuple[int, int] = (4, 64)) -> Sign1:
     return _new_sign1(prot_b, prot, unprot, payload, signature, alg, kid)
 
 
+def _bstr_at(data: bytes, pos: int) -> tuple[bytes, int] | None:
+    """The definite byte string at ``pos`` with a 0..65535 length, and where it ends;
+    None if there is none there or it does not fit in ``data``."""
+    ib = data[pos]
+    if 0x40 <= ib <= 0x57:
+        s, n = pos + 1, ib - 0x40
+    elif ib == 0x58:
+        s, n = pos + 2, data[pos + 1]
+    elif ib == 0x59:
+        s, n = pos + 3, data[pos + 1] << 8 | data[pos + 2]
+    else:
+        return None
+    e = s + n
+    return (data[s:e], e) if e <= len(data) else None
+
+
+#: Protected headers as issuers write them: {1: alg, 4: kid(8 bytes)}, in either order.
+_PROT_ALG_KID = b"\xa2\x01"
+_PROT_KID_ALG = b"\xa2\x04\x48"
+
+
+def _common_protected(prot_b: bytes) -> dict[Any, Any] | None:
+    """{1: alg, 4: kid} for the two usual 13-byte encodings with a one-byte negative alg;
+    None for anything else (then the generic decoder reads it)."""
+    if len(prot_b) != 13:
+        return None
+    if prot_b[:2] == _PROT_ALG_KID and prot_b[3:5] == b"\x04\x48" and 0x20 <= prot_b[2] <= 0x37:
+        return {HDR_ALG: 0x1F - prot_b[2], HDR_KID: prot_b[5:]}
+    if prot_b[:3] == _PROT_KID_ALG and prot_b[11] == 0x01 and 0x20 <= prot_b[12] <= 0x37:
+        return {HDR_KID: prot_b[3:11], HDR_ALG: 0x1F - prot_b[12]}
+    return None
+
+
+def parse_sign1_common(data: bytes) -> Sign1 | None:
+    """The COSE_Sign1 of ``data`` when it has the layout issuers write — tag 18, an array
+    of 4, the protected header as a byte string holding {1: alg, 4: kid}, an empty
+    unprotected map, the payload and the signature as byte strings of at most 65,535
+    bytes, nothing after — read without the generic decoder. None for anything else:
+    the caller then decodes ``data`` generically (same result for these inputs, whose
+    depth and item count are far within every limit)."""
+    try:
+        return _common(data)
+    except IndexError:  # cut short: the generic decoder says where
+        return None
+
+
+def _common(data: bytes) -> Sign1 | None:
+    if len(data) < 6 or data[0] != 0xD2 or data[1] != 0x84:
+        return None
+    got = _bstr_at(data, 2)
+    if got is None:
+        return None
+    prot_b, pos = got
+    prot = _common_protected(prot_b)
+    if prot is None or pos >= len(data) or data[pos] != 0xA0:
+        return None
+    got = _bstr_at(data, pos + 1)
+    if got is None or got[1] >= len(data):
+        return None
+    payload, pos = got
+    got = _bstr_at(data, pos)
+    if got is None or got[1] != len(data):
+        return None
+    return _new_sign1(prot_b, prot, {}, payload, got[0], prot[HDR_ALG], prot[HDR_KID])
+
+
 def _bstr_head(n: int) -> bytes:
     if n < 24:
         return _SMALL_BSTR_HEADS[n]
