@@ -4,8 +4,9 @@ Measured in the same run, on the same machine, with DISTINCT payloads throughout
 code is verified twice in a row, so nothing can be served from a cache):
 
   * raw ES256: ``cryptography`` ECDSA P-256 verify of one DER signature (the floor);
-  * in-process: ``Verifier.verify()`` on distinct freshly minted SG1: codes, and on
-    distinct EU DCCs (the published samples with a fresh UVCI each, re-signed);
+  * in-process: ``Verifier.verify()`` on distinct freshly minted SG1: codes (and
+    ``Verifier.verify_many()`` on them 100 at a time, as the command line uses it), and
+    on distinct EU DCCs (the published samples with a fresh UVCI each, re-signed);
   * command line: ``scangate verify --trust-list ...`` fed the distinct SG1: codes on
     standard input (one process per round, so Python startup is counted), with the
     verdict lines written to a file; in human and in ``--json`` form.
@@ -230,6 +231,11 @@ def run(tmp: Path, seconds: float, rounds: int, n_codes: int) -> int:
             ours.verify(codes[j % n_codes], at=t)
         cursor["ours"] = i + n
 
+    def verify_ours_many(n: int) -> None:
+        i = cursor["ours"]
+        ours.verify_many([codes[j % n_codes] for j in range(i, i + n)], at=now + 60)
+        cursor["ours"] = i + n
+
     def verify_dcc(n: int) -> None:
         i, m = cursor["dcc"], len(dccs)
         for j in range(i, i + n):
@@ -240,6 +246,7 @@ def run(tmp: Path, seconds: float, rounds: int, n_codes: int) -> int:
     batch, slices = 100, 10 * rounds
     raw_alone = slice_rate(raw, batch, seconds)
     ours_rate = paired(verify_ours, raw, batch, seconds / 4, slices)
+    many_rate = paired(verify_ours_many, raw, batch, seconds / 4, slices)
     dcc_rate = paired(verify_dcc, raw, batch, seconds / 4, slices)
     cli_human = cli_paired(cli_args, codes_file, one_file, n_codes, rounds, out_file, raw,
                            seconds / 2)
@@ -270,6 +277,7 @@ def run(tmp: Path, seconds: float, rounds: int, n_codes: int) -> int:
           " best: fastest\n        run or slice over fastest raw slice, by CPU time (what a"
           " quiet machine gives)")
     print(line("in-process, our codes (SG1:, distinct):", ours_rate, GOAL_IN_PROCESS))
+    print(line("  the same, verify_many() by 100:", many_rate, GOAL_IN_PROCESS))
     print(line("in-process, EU DCC (HC1:, distinct):", dcc_rate, GOAL_IN_PROCESS))
     for label, (whole, marginal, sw, sc) in (("", cli_human), (" --json", cli_json)):
         print(line(f"scangate verify{label}, {n_codes} codes on stdin:", whole, GOAL_CLI))

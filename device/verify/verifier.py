@@ -132,44 +132,59 @@ class Verifier:
         state = self._state
         try:
             now = self._clock.now() if at is None else float(at)
-            verdict = self._verify(state, payload, now)
+            step = _prepare(state, payload)
+            if not isinstance(step, _Pending):
+                verdict = step
+            else:
+                verdict = self._finish(state, step, _signer(step), now)
             if state.trust is not None and state.trust.is_stale(now):
-                v = verdict
-                verdict = new_verdict(v.decision, v.reason, v.profile, v.kid, v.issuer, v.iat,
-                                      v.exp, v.status, v.code_id, v.subject_ref, v.cert_type,
-                                      v.detail, (*v.warnings, WARNING_STALE))
+                verdict = _with_stale(verdict)
             return verdict
         except Exception as exc:  # the contract: a verdict, never an exception
-            log.error("verifier internal error (%s); denying", type(exc).__name__)
-            return _deny(Reason.BAD_STRUCTURE, f"internal error: {type(exc).__name__}")
+            return _internal_error(exc)
 
-    def _verify(self, state: _State, payload: str | bytes, now: float) -> Verdict:
+    def verify_many(self, payloads: Iterable[str | bytes],
+                    at: float | None = None) -> list[Verdict]:
+        """``[verify(p, at) for p in payloads]``, the same verdicts in the same order, made
+        faster for many: every payload is parsed first, then the signatures are checked
+        one after another (the crypto library's code and tables stay in the CPU caches),
+        then the verdicts are made. Never raises; no verdict depends on another payload."""
+        state = self._state
         try:
-            profile, cose_bytes = unwrap(payload)
-        except Reject as r:
-            return _deny(r.reason, r.detail, profile=r.profile)
-        try:
-            msg, claims = parse_structure(profile, cose_bytes)
-        except Reject as r:
-            return _deny(r.reason, r.detail, profile=profile)
-        kid = msg.kid
-        if kid is None:
-            return _deny(Reason.UNKNOWN_KEY, "no kid in the COSE headers", profile=profile)
-        candidates = state.index.get(kid)
-        if not candidates:
-            return _deny(Reason.UNKNOWN_KEY, f"kid {kid.hex()} is not in the trust list",
-                         profile=profile, kid=kid)
-        tbs = msg.to_be_signed()
-        alg, signature = msg.alg, msg.signature
-        signer = None
-        for cand in candidates:
-            if cand.check(alg, tbs, signature):
-                signer = cand
-                break
+            now = self._clock.now() if at is None else float(at)
+        except Exception as exc:
+            return [_internal_error(exc) for _ in payloads]
+        steps: list[Verdict | _Pending] = []
+        for payload in payloads:
+            try:
+                steps.append(_prepare(state, payload))
+            except Exception as exc:
+                steps.append(_internal_error(exc))
+        for i, step in enumerate(steps):  # the signatures, one after another
+            if isinstance(step, _Pending):
+                try:
+                    step.signer = _signer(step)
+                except Exception as exc:
+                    steps[i] = _internal_error(exc)
+        stale = state.trust is not None and state.trust.is_stale(now)
+        out = []
+        for step in steps:
+            try:
+                verdict = (self._finish(state, step, step.signer, now)
+                           if isinstance(step, _Pending) else step)
+                out.append(_with_stale(verdict) if stale else verdict)
+            except Exception as exc:
+                out.append(_internal_error(exc))
+        return out
+
+    def _finish(self, state: _State, p: _Pending, signer: _Signer | None,
+                now: float) -> Verdict:
+        """Stages 6 (its outcome) to 10 for a payload whose signature was checked."""
+        profile, kid, claims = p.profile, p.kid, p.claims
         if signer is None:
             return _deny(Reason.BAD_SIGNATURE,
-                         f"{cose.ALG_NAMES[msg.alg]} signature does not verify with any of "
-                         f"{len(candidates)} key(s) for kid {kid.hex()}",
+                         f"{cose.ALG_NAMES[p.alg]} signature does not verify with any of "
+                         f"{len(p.candidates)} key(s) for kid {kid.hex()}",
                          profile=profile, kid=kid)
         reason, detail = _key_usage(signer, profile, claims)
         if reason is None:
@@ -185,6 +200,61 @@ class Verifier:
         return new_verdict(Decision.DENY, reason, profile, kid, claims.iss, claims.iat,
                            claims.exp, claims.status, claims.code_id, claims.subject_ref,
                            claims.cert_type, detail, ())
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A payload that parsed and names a trusted kid: its signature is next."""
+
+    profile: str
+    kid: bytes
+    claims: Claims
+    candidates: tuple[_Signer, ...]
+    alg: int
+    tbs: bytes
+    signature: bytes
+    signer: _Signer | None = None  # set once the signature is checked
+
+
+def _prepare(state: _State, payload: str | bytes) -> Verdict | _Pending:
+    """Stages 0 to 5: a DENY verdict, or what the signature check needs."""
+    try:
+        profile, cose_bytes = unwrap(payload)
+    except Reject as r:
+        return _deny(r.reason, r.detail, profile=r.profile)
+    try:
+        msg, claims = parse_structure(profile, cose_bytes)
+    except Reject as r:
+        return _deny(r.reason, r.detail, profile=profile)
+    kid = msg.kid
+    if kid is None:
+        return _deny(Reason.UNKNOWN_KEY, "no kid in the COSE headers", profile=profile)
+    candidates = state.index.get(kid)
+    if not candidates:
+        return _deny(Reason.UNKNOWN_KEY, f"kid {kid.hex()} is not in the trust list",
+                     profile=profile, kid=kid)
+    return _Pending(profile, kid, claims, candidates, msg.alg, msg.to_be_signed(),
+                    msg.signature)
+
+
+def _signer(p: _Pending) -> _Signer | None:
+    """Stage 6: the first key of that kid the signature verifies with, or None."""
+    alg, tbs, signature = p.alg, p.tbs, p.signature
+    for cand in p.candidates:
+        if cand.check(alg, tbs, signature):
+            return cand
+    return None
+
+
+def _with_stale(v: Verdict) -> Verdict:
+    return new_verdict(v.decision, v.reason, v.profile, v.kid, v.issuer, v.iat, v.exp,
+                       v.status, v.code_id, v.subject_ref, v.cert_type, v.detail,
+                       (*v.warnings, WARNING_STALE))
+
+
+def _internal_error(exc: Exception) -> Verdict:
+    log.error("verifier internal error (%s); denying", type(exc).__name__)
+    return _deny(Reason.BAD_STRUCTURE, f"internal error: {type(exc).__name__}")
 
 
 def parse_structure(profile: str, cose_bytes: bytes) -> tuple[cose.Sign1, Claims]:

@@ -6,6 +6,8 @@ import zlib
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from device.clock import ManualClock
 from device.decide import SiteDecider, SitePolicy
@@ -359,3 +361,37 @@ def test_never_raises_on_internal_error(world: World, monkeypatch: pytest.Monkey
     v = verify(world, world.mint())
     assert v.decision is Decision.DENY and v.reason is Reason.BAD_STRUCTURE
     assert verify(world, 12345).decision is Decision.DENY  # type: ignore[arg-type]
+
+
+def test_verify_many_gives_exactly_the_verdicts_of_verify(world: World) -> None:
+    """Same verdicts, same order, for every kind of outcome (docs/verifier-api.md)."""
+    from tests.device.test_code_format_doc import CASES
+
+    ver = Verifier(world.trust)
+    payloads: list[str | bytes] = [world.mint(), world.mint("yellow"), world.mint("red"),
+                                   world.mint(code_id=world.revoked_id), DCC.prefix, "hello",
+                                   b"SG1:\xff", world.mint()[:-3], world.mint().encode()]
+    payloads += [p for p, _, _ in (build() for build in CASES.values())]
+    for at in (NOW, NOW + 400, DCC.at, NOW + 10 * 86400):  # the last: a stale list
+        assert ver.verify_many(payloads, at=at) == [ver.verify(p, at=at) for p in payloads]
+    assert ver.verify_many([]) == []
+    # a bad time is an internal error for every payload, as in verify()
+    bad = ver.verify_many(payloads[:3], at="soon")  # type: ignore[arg-type]
+    assert bad == [ver.verify(p, at="soon") for p in payloads[:3]]  # type: ignore[arg-type]
+    assert {v.detail for v in bad} == {"internal error: ValueError"}
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 400), st.integers(0, 255)),
+                max_size=8))
+def test_verify_many_equals_verify_on_damaged_codes(
+        world: World, damage: list[tuple[int, int, int]]) -> None:
+    good = [world.mint(), DCC.prefix, world.mint("red")]
+    payloads = []
+    for which, pos, value in damage:
+        raw = bytearray(good[which].encode())
+        raw[pos % len(raw)] = value
+        payloads.append(bytes(raw))
+    ver = Verifier(world.trust)
+    assert ver.verify_many(payloads, at=NOW) == [ver.verify(p, at=NOW) for p in payloads]

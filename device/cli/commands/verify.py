@@ -1,9 +1,10 @@
 """``scangate verify``: verify scanned payloads offline (a thin layer over the library).
 
-Standard input is read in chunks as they arrive (``read1``), every complete line of a
-chunk is verified, and the chunk's verdict lines are written and flushed together: one
-write per chunk when codes are piped in bulk, one per line when a reader sends them one
-at a time. No verdict is cached: every line is verified.
+Standard input is read in chunks as they arrive (``read1``), the complete lines of a
+chunk are verified together (``Verifier.verify_many``: parsing first, then the
+signatures one after another), and the chunk's verdict lines are written and flushed
+together: one write per chunk when codes are piped in bulk, one per line when a reader
+sends them one at a time. No verdict is cached: every line is verified.
 """
 
 from __future__ import annotations
@@ -211,19 +212,18 @@ def run(args: argparse.Namespace) -> int:
     # this command checks codes, it does not guard a gate.
     decide = SiteDecider(SitePolicy(accept_yellow=args.accept_yellow,
                                     stale_policy=args.stale_policy, anti_passback_s=0)).decide
-    verify = verifier.verify
     fmt = json_line if args.json else human_line
     batches: Iterator[list[str]] | Iterator[list[bytes]] = (
         iter([[args.payload]]) if args.payload is not None else _stdin_batches())
     # a reader that goes away (`| head`) ends it quietly: device.cli.main's boundary
-    count, denied = _verify_all(batches, at, verify, decide, fmt, verifier)
+    count, denied = _verify_all(batches, at, verifier.verify_many, decide, fmt, verifier)
     if count == 0:
         return _usage("no payload: give PAYLOAD or pipe one payload per line on standard input")
     return EXIT_DENIED if denied else EXIT_OK
 
 
 def _verify_all(batches: Iterator[list[str]] | Iterator[list[bytes]], at: float | None,
-                verify: Callable[..., Verdict], decide: Callable[..., Verdict],
+                verify_many: Callable[..., list[Verdict]], decide: Callable[..., Verdict],
                 fmt: Callable[[Verdict], str], verifier: Verifier) -> tuple[int, int]:
     """Verify, decide and print every payload; (payloads seen, payloads denied)."""
     out = sys.stdout
@@ -232,8 +232,8 @@ def _verify_all(batches: Iterator[list[str]] | Iterator[list[bytes]], at: float 
     warned = False
     for batch in batches:
         lines = []
-        for payload in batch:
-            v = decide(verify(payload, at=at), t_mono=monotonic())
+        for v in verify_many(batch, at):
+            v = decide(v, t_mono=monotonic())
             denied += not v.accepted
             if v.warnings and not warned and WARNING_STALE in v.warnings:
                 warned = True
