@@ -18,6 +18,10 @@ PREFIX_DCC = "HC1:"
 PREFIXES: dict[str, str] = {PREFIX_SCANGATE: PROFILE_SCANGATE, PREFIX_DCC: PROFILE_DCC}
 PROFILE_PREFIX: dict[str, str] = {v: k for k, v in PREFIXES.items()}
 _PREFIX_LENGTHS = tuple(sorted({len(p) for p in PREFIXES}))
+_PREFIXES_ASCII: dict[bytes, str] = {k.encode("ascii"): v for k, v in PREFIXES.items()}
+#: What a verifier trims from both ends of a payload (readers add line endings).
+TRIMMED = "\r\n\t "
+_TRIMMED_ASCII = TRIMMED.encode("ascii")
 
 #: A QR code holds at most 4,296 alphanumeric characters.
 MAX_PAYLOAD_CHARS = 4296
@@ -28,12 +32,18 @@ _ZLIB_CHUNK = 1024
 
 
 class Reject(Exception):
-    """A stage of the chain refused the input: carries the reason code."""
+    """A stage of the chain refused the input: carries the reason code, and the profile
+    once the prefix has been recognised (``None`` before that)."""
 
-    def __init__(self, reason: Reason, detail: str) -> None:
+    def __init__(self, reason: Reason, detail: str, profile: str | None = None) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+        self.profile = profile
+
+
+def _shown(start: str) -> str:
+    return "".join(c if c.isprintable() and c.isascii() else "?" for c in start)
 
 
 def split_prefix(text: str) -> tuple[str, str]:
@@ -42,8 +52,7 @@ def split_prefix(text: str) -> tuple[str, str]:
         profile = PREFIXES.get(text[:n])
         if profile is not None:
             return profile, text[n:]
-    shown = "".join(c if c.isprintable() and c.isascii() else "?" for c in text[:4])
-    raise Reject(Reason.UNKNOWN_FORMAT, f"no known prefix (starts with {shown!r})")
+    raise Reject(Reason.UNKNOWN_FORMAT, f"no known prefix (starts with {_shown(text[:4])!r})")
 
 
 def bounded_decompress(data: bytes, max_bytes: int = MAX_DECOMPRESSED_BYTES) -> bytes:
@@ -70,30 +79,43 @@ def bounded_decompress(data: bytes, max_bytes: int = MAX_DECOMPRESSED_BYTES) -> 
 
 
 def unwrap(payload: str | bytes) -> tuple[str, bytes]:
-    """Payload text -> (profile, COSE bytes), or :class:`Reject` at the failing stage."""
-    if type(payload) is str:
-        text = payload
-    elif isinstance(payload, bytes | bytearray | memoryview):
-        raw = bytes(payload)
-        if len(raw) > MAX_PAYLOAD_CHARS + 8:
+    """Payload text -> (profile, COSE bytes), or :class:`Reject` at the failing stage.
+
+    Stage 0 (docs/code-format.md section 6) is the same for text and bytes: trim
+    ``TRIMMED`` from both ends; more than ``MAX_PAYLOAD_CHARS`` characters left is
+    ``too_large``; any character (or byte) outside ASCII is ``unknown_format``.
+    """
+    if isinstance(payload, str):
+        text = payload.strip(TRIMMED) if type(payload) is str else str(payload).strip(TRIMMED)
+        if len(text) > MAX_PAYLOAD_CHARS:
             raise Reject(Reason.TOO_LARGE, f"payload longer than {MAX_PAYLOAD_CHARS} characters")
-        try:
-            text = raw.decode("ascii")
-        except UnicodeDecodeError:
-            raise Reject(Reason.UNKNOWN_FORMAT, "payload is not ASCII text") from None
-    elif isinstance(payload, str):
-        text = str(payload)
+        if not text.isascii():
+            raise Reject(Reason.UNKNOWN_FORMAT, "payload is not ASCII text")
+        raw = text.encode("ascii")
+    elif isinstance(payload, bytes | bytearray | memoryview):
+        raw = bytes(payload).strip(_TRIMMED_ASCII)
+        if len(raw) > MAX_PAYLOAD_CHARS:
+            raise Reject(Reason.TOO_LARGE, f"payload longer than {MAX_PAYLOAD_CHARS} characters")
+        if not raw.isascii():
+            raise Reject(Reason.UNKNOWN_FORMAT, "payload is not ASCII text")
     else:
         raise Reject(Reason.UNKNOWN_FORMAT, f"payload of type {type(payload).__name__}")
-    text = text.strip("\r\n\t ")  # readers add line endings; Base45 never ends in a space
-    if len(text) > MAX_PAYLOAD_CHARS:
-        raise Reject(Reason.TOO_LARGE, f"payload longer than {MAX_PAYLOAD_CHARS} characters")
-    profile, body = split_prefix(text)
+    for n in _PREFIX_LENGTHS:
+        profile = _PREFIXES_ASCII.get(raw[:n])
+        if profile is not None:
+            break
+    else:
+        raise Reject(Reason.UNKNOWN_FORMAT,
+                     f"no known prefix (starts with {_shown(raw[:4].decode('ascii'))!r})")
     try:
-        compressed = base45.decode(body)
+        compressed = base45.decode(raw[n:])
     except base45.Base45Error as exc:
-        raise Reject(Reason.BAD_ENCODING, str(exc)) from None
-    return profile, bounded_decompress(compressed)
+        raise Reject(Reason.BAD_ENCODING, str(exc), profile) from None
+    try:
+        return profile, bounded_decompress(compressed)
+    except Reject as r:
+        r.profile = profile
+        raise
 
 
 def wrap(profile: str, cose_bytes: bytes) -> str:

@@ -8,17 +8,34 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from device.errors import KeyLoadError
 
+if TYPE_CHECKING:  # imported where used: cryptography.x509 costs ~50 ms at startup
+    from cryptography import x509
+
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 KID_LEN = 8
+#: EC curves a COSE algorithm this verifier knows can use (ES256, ES384, ES512).
+EC_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
+
+
+class UnsupportedKeyType(KeyLoadError):
+    """Well-formed key material of a type or curve no supported algorithm can use.
+
+    ``key_type`` names it (e.g. ``"Ed25519"``, ``"EC secp256k1"``) for messages.
+    """
+
+    def __init__(self, where: str, key_type: str) -> None:
+        super().__init__(f"{where}: {key_type} keys are not supported "
+                         "(use an EC P-256/P-384/P-521 or RSA key)")
+        self.key_type = key_type
 
 
 def spki_der(public_key: Any) -> bytes:
@@ -37,10 +54,22 @@ def kid_for_certificate(cert: x509.Certificate) -> bytes:
 
 
 def _check_public(key: Any, where: str) -> PublicKey:
-    if isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+    if isinstance(key, rsa.RSAPublicKey):
         return key
-    raise KeyLoadError(f"{where}: {type(key).__name__} keys are not supported "
-                       "(use an EC P-256/P-384/P-521 or RSA key)")
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        if isinstance(key.curve, EC_CURVES):
+            return key
+        raise UnsupportedKeyType(where, f"EC {key.curve.name}")
+    raise UnsupportedKeyType(where, type(key).__name__.removesuffix("PublicKey") or "these")
+
+
+def certificate_public_key(cert: x509.Certificate, where: str = "certificate") -> PublicKey:
+    """The certificate's public key; :class:`UnsupportedKeyType` if no algorithm can use it."""
+    try:
+        key = cert.public_key()
+    except (UnsupportedAlgorithm, ValueError) as exc:
+        raise UnsupportedKeyType(where, f"unknown-algorithm ({exc})") from exc
+    return _check_public(key, where)
 
 
 def _read(path: Path | str) -> bytes:
@@ -52,6 +81,8 @@ def _read(path: Path | str) -> bytes:
 
 def parse_certificate(data: bytes, where: str = "certificate") -> x509.Certificate:
     """A certificate from PEM or DER bytes."""
+    from cryptography import x509
+
     try:
         if b"-----BEGIN" in data:
             return x509.load_pem_x509_certificate(data)
@@ -66,24 +97,45 @@ def load_certificate(path: Path | str) -> x509.Certificate:
 
 def parse_public_key(data: bytes, where: str = "public key") -> tuple[PublicKey,
                                                                        x509.Certificate | None]:
-    """A public key (and its certificate, if it was one) from PEM or DER bytes."""
+    """A public key (and its certificate, if it was one) from PEM or DER bytes.
+
+    :class:`UnsupportedKeyType` for a well-formed key of a type or curve this verifier
+    cannot use; :class:`KeyLoadError` for anything that is not a key or certificate.
+    """
     if b"CERTIFICATE-----" in data:
         cert = parse_certificate(data, where)
-        return _check_public(cert.public_key(), where), cert
+        return certificate_public_key(cert, where), cert
+    key: Any = None
     try:
         if b"-----BEGIN" in data:
-            key: Any = serialization.load_pem_public_key(data)
+            key = serialization.load_pem_public_key(data)
         else:
             key = serialization.load_der_public_key(data)
-        return _check_public(key, where), None
+    except UnsupportedAlgorithm as exc:
+        raise UnsupportedKeyType(where, f"unknown-algorithm ({exc})") from exc
     except ValueError:
         pass
+    if key is not None:
+        return _check_public(key, where), None
+    from cryptography import x509
+
     try:
         cert = x509.load_der_x509_certificate(data)
     except ValueError:
         raise KeyLoadError(f"{where} is neither a public key nor an X.509 certificate "
                            "(PEM or DER expected)") from None
-    return _check_public(cert.public_key(), where), cert
+    return certificate_public_key(cert, where), cert
+
+
+def parse_spki(data: bytes, where: str = "spki") -> PublicKey:
+    """A bare public key from SubjectPublicKeyInfo DER (nothing else is accepted)."""
+    try:
+        key = serialization.load_der_public_key(data)
+    except UnsupportedAlgorithm as exc:
+        raise UnsupportedKeyType(where, f"unknown-algorithm ({exc})") from exc
+    except ValueError:
+        raise KeyLoadError(f"{where} is not a SubjectPublicKeyInfo (DER)") from None
+    return _check_public(key, where)
 
 
 def load_public_key(path: Path | str) -> tuple[PublicKey, x509.Certificate | None]:

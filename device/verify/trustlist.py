@@ -8,19 +8,21 @@ a list atomically and refuses rollbacks.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from cryptography import x509
+from typing import TYPE_CHECKING, Any
 
 from device.errors import KeyLoadError, TrustListError
 from device.verify import keys
 from device.verify.codecs import cbor, cose
+
+if TYPE_CHECKING:  # imported where used: cryptography.x509 costs ~50 ms at startup
+    from cryptography import x509
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,12 @@ _MAX_DEPTH = 8
 
 @dataclass(frozen=True, eq=False)
 class SignerKey:
-    """A key that may sign codes of the given profiles, within its validity."""
+    """A key that may sign codes of the given profiles, within its validity.
+
+    ``not_before`` / ``not_after`` (Unix seconds, inclusive; ``None`` = open) bound the
+    check time at which the key is trusted. For a key with a ``certificate`` they can only
+    narrow the certificate's own validity: a wider value is clamped to it on construction.
+    """
 
     kid: bytes
     public_key: keys.PublicKey
@@ -43,16 +50,28 @@ class SignerKey:
     certificate: x509.Certificate | None = None
     label: str = ""
 
+    def __post_init__(self) -> None:
+        cert = self.certificate
+        if cert is None:
+            return
+        nb = cert.not_valid_before_utc.timestamp()
+        na = cert.not_valid_after_utc.timestamp()
+        if self.not_before is None or self.not_before < nb:
+            object.__setattr__(self, "not_before", nb)
+        if self.not_after is None or self.not_after > na:
+            object.__setattr__(self, "not_after", na)
+
     @classmethod
     def from_certificate(cls, cert: x509.Certificate, *, profiles: Iterable[str] = PROFILES,
-                         label: str = "", kid: bytes | None = None) -> SignerKey:
-        pk = cert.public_key()
-        if not isinstance(pk, keys.PublicKey):
-            raise KeyLoadError(f"certificate key type {type(pk).__name__} is not supported")
+                         label: str = "", kid: bytes | None = None,
+                         not_before: float | None = None,
+                         not_after: float | None = None) -> SignerKey:
+        """A signer from its certificate; ``not_before`` / ``not_after`` may narrow (never
+        widen) the certificate's validity. :class:`UnsupportedKeyType` for a key no
+        supported algorithm can use."""
+        pk = keys.certificate_public_key(cert)
         return cls(kid=kid or keys.kid_for_certificate(cert), public_key=pk,
-                   profiles=frozenset(profiles),
-                   not_before=cert.not_valid_before_utc.timestamp(),
-                   not_after=cert.not_valid_after_utc.timestamp(),
+                   profiles=frozenset(profiles), not_before=not_before, not_after=not_after,
                    certificate=cert, label=label or cert.subject.rfc4514_string())
 
     @classmethod
@@ -64,18 +83,28 @@ class SignerKey:
                    certificate=None, label=label)
 
     def valid_at(self, t: float) -> bool:
+        """True if ``t`` lies within the key's validity (both ends inclusive)."""
         return ((self.not_before is None or t >= self.not_before)
                 and (self.not_after is None or t <= self.not_after))
 
 
 @dataclass(frozen=True)
 class TrustList:
+    """A verified trust list (``TrustList.from_bytes``); docs/trust-list.md.
+
+    ``keys``: the usable signer keys, in list order. ``revoked``: revoked code ids, lower
+    case. ``skipped``: one message per key entry left out because no supported algorithm
+    can use its key (or its validity is empty); the rest of the list is in force.
+    ``raw``: the exact signed bytes (what ``TrustStore`` writes to disk).
+    """
+
     version: int
     issued_at: float
     expires_at: float
     keys: tuple[SignerKey, ...]
     revoked: frozenset[str]
     raw: bytes = field(repr=False, default=b"")
+    skipped: tuple[str, ...] = ()
 
     def is_stale(self, now: float) -> bool:
         """True once ``now`` is past the list's expiry."""
@@ -85,6 +114,10 @@ class TrustList:
     def from_bytes(cls, data: bytes, root_key: Any) -> TrustList:
         """Verify the root signature and parse; raises :class:`TrustListError`."""
         return _parse(bytes(data), root_key)
+
+
+class _Skipped(Exception):
+    """A well-formed key entry this verifier cannot use: left out, with a warning."""
 
 
 def _fail(msg: str) -> TrustListError:
@@ -114,22 +147,36 @@ def _parse_key(entry: Any, i: int) -> SignerKey:
     if kid is not None and (not isinstance(kid, bytes) or not kid):
         raise _fail(f"keys[{i}].kid must be a byte string")
     nbf, naf = _opt_time(entry, "not_before"), _opt_time(entry, "not_after")
+    if "cert" in entry and "spki" in entry:
+        raise _fail(f"keys[{i}] has both 'cert' and 'spki': give exactly one")
+    field_name = "cert" if "cert" in entry else "spki" if "spki" in entry else None
+    if field_name is None:
+        raise _fail(f"keys[{i}] has neither 'cert' nor 'spki'")
+    der = entry[field_name]
+    if not isinstance(der, bytes):
+        raise _fail(f"keys[{i}].{field_name} must be a byte string (DER)")
+    where = f"keys[{i}]" + (f" ({label})" if label else "")
     try:
-        if isinstance(entry.get("cert"), bytes):
-            cert = keys.parse_certificate(entry["cert"], f"keys[{i}].cert")
-            key = SignerKey.from_certificate(cert, profiles=profiles, label=label, kid=kid)
-            if nbf is not None or naf is not None:
-                key = SignerKey(key.kid, key.public_key, key.profiles,
-                                nbf if nbf is not None else key.not_before,
-                                naf if naf is not None else key.not_after, cert, key.label)
-            return key
-        if isinstance(entry.get("spki"), bytes):
-            pk, _ = keys.parse_public_key(entry["spki"], f"keys[{i}].spki")
-            return SignerKey.from_public_key(pk, profiles=profiles, label=label,
-                                             not_before=nbf, not_after=naf, kid=kid)
+        if field_name == "cert":
+            cert = keys.parse_certificate(der, f"keys[{i}].cert")
+            shown_kid = kid or keys.kid_for_certificate(cert)
+            key = SignerKey.from_certificate(cert, profiles=profiles, label=label, kid=kid,
+                                             not_before=nbf, not_after=naf)
+        else:
+            shown_kid = kid or hashlib.sha256(der).digest()[:keys.KID_LEN]
+            key = SignerKey.from_public_key(keys.parse_spki(der, f"keys[{i}].spki"),
+                                            profiles=profiles, label=label, not_before=nbf,
+                                            not_after=naf, kid=kid)
+    except keys.UnsupportedKeyType as exc:
+        raise _Skipped(f"{where} kid {shown_kid.hex()} skipped: {exc.key_type} keys are not "
+                       "supported by this verifier; codes signed with it are unknown_key") from exc
     except KeyLoadError as exc:
         raise _fail(str(exc)) from exc
-    raise _fail(f"keys[{i}] has neither 'cert' nor 'spki'")
+    if key.not_before is not None and key.not_after is not None and key.not_before > key.not_after:
+        raise _Skipped(f"{where} kid {key.kid.hex()} skipped: its validity is empty (not_before "
+                       f"{key.not_before:.0f} is after not_after {key.not_after:.0f}"
+                       f"{', after narrowing to the certificate' if key.certificate else ''})")
+    return key
 
 
 def _parse(data: bytes, root_key: Any) -> TrustList:
@@ -161,9 +208,16 @@ def _parse(data: bytes, root_key: Any) -> TrustList:
         raise _fail("'keys' must be a list")
     if not isinstance(revoked, list) or not all(isinstance(r, str) for r in revoked):
         raise _fail("'revoked' must be a list of code ids (text)")
-    signer_keys = tuple(_parse_key(e, i) for i, e in enumerate(raw_keys))
+    signer_keys: list[SignerKey] = []
+    skipped: list[str] = []
+    for i, entry in enumerate(raw_keys):
+        try:
+            signer_keys.append(_parse_key(entry, i))
+        except _Skipped as exc:
+            skipped.append(str(exc))
     return TrustList(version=version, issued_at=float(issued), expires_at=float(expires),
-                     keys=signer_keys, revoked=frozenset(r.lower() for r in revoked), raw=data)
+                     keys=tuple(signer_keys), revoked=frozenset(r.lower() for r in revoked),
+                     raw=data, skipped=tuple(skipped))
 
 
 def encode_key(key: SignerKey) -> dict[str, Any]:
@@ -225,6 +279,11 @@ def atomic_write(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
+def _log_skipped(tl: TrustList) -> None:
+    for message in tl.skipped:
+        log.warning("trust list version %s: %s", tl.version, message)
+
+
 class TrustStore:
     """The installed trust list on local disk: atomic installs, no rollback."""
 
@@ -250,6 +309,7 @@ class TrustStore:
         except OSError as exc:
             raise TrustListError(f"cannot read trust list {self.path}: {exc}") from exc
         tl = TrustList.from_bytes(data, self.root_key)
+        _log_skipped(tl)
         with self._lock:
             if self._current is None or tl.version >= self._current.version:
                 self._current = tl
@@ -280,4 +340,5 @@ class TrustStore:
             self._current = new
         log.info("trust list version %s installed (%d keys, %d revoked)",
                  new.version, len(new.keys), len(new.revoked))
+        _log_skipped(new)
         return new

@@ -36,6 +36,8 @@ def test_undefined_and_nan() -> None:
     ("1c", "reserved"), ("f0", "simple"), ("f818", "simple"), ("62c328", "UTF-8"),
     ("a2010101 02".replace(" ", ""), "duplicate"), ("a1810102", "key of unsupported"),
     ("0001", "trailing"), ("a1", "exceeds"),
+    ("a1c10501", "key of unsupported"), ("a1f701", "key of unsupported"),  # tag / undefined key
+    ("a201f50102", "duplicate"),  # 1 and true are equal keys
 ])
 def test_malformed(hexdata: str, why: str) -> None:
     with pytest.raises(cbor.CBORError, match=why):
@@ -55,6 +57,41 @@ def test_limits() -> None:
         cbor.decode(b"\x9b" + b"\xff" * 8)
     with pytest.raises(cbor.CBORError):
         cbor.decode(b"\x5b" + b"\x7f" * 8)
+
+
+def test_depth_counts_arrays_maps_and_tags_and_an_empty_container_is_free() -> None:
+    """docs/code-format.md section 7: the deepest item may be at depth max_depth."""
+    for head in (b"\x81", b"\xa1\x00", b"\xc1"):  # one-item array, one-entry map, tag 1
+        at_limit = head * 3 + b"\x00"  # the integer at depth 3
+        assert cbor.decode(at_limit, max_depth=3) is not None
+        with pytest.raises(cbor.CBORLimitError):
+            cbor.decode(head + at_limit, max_depth=3)
+    assert cbor.decode(b"\x81" * 3 + b"\x80", max_depth=3) == [[[[]]]]  # empty at depth 3
+    assert cbor.decode(b"\x81" * 3 + b"\xa0", max_depth=3) == [[[{}]]]
+    with pytest.raises(cbor.CBORLimitError):
+        cbor.decode(b"\x81" * 3 + b"\x81\x00", max_depth=3)
+    # map keys are one level down like values (a key cannot be a container, but a tag is
+    # refused as a key whatever the depth)
+    assert cbor.decode(b"\xa1\x01\x02", max_depth=1) == {1: 2}
+    with pytest.raises(cbor.CBORLimitError):
+        cbor.decode(b"\xa1\x01\x02", max_depth=0)
+
+
+def test_items_count_every_key_value_and_tag() -> None:
+    assert cbor.decode(b"\xa1\x01\x02", max_items=3) == {1: 2}  # map + key + value
+    with pytest.raises(cbor.CBORLimitError):
+        cbor.decode(b"\xa1\x01\x02", max_items=2)
+    assert cbor.decode(b"\xc1\x00", max_items=2) == cbor.Tag(1, 0)  # tag + its item
+    with pytest.raises(cbor.CBORLimitError):
+        cbor.decode(b"\xc1\x00", max_items=1)
+
+
+def test_a_length_past_the_end_is_malformed_not_over_a_limit() -> None:
+    for data in (b"\x9a\xff\xff\xff\xff\x00", b"\xba\xff\xff\xff\xff\x00\x00",
+                 b"\x5a\xff\xff\xff\xff\x00", b"\x59\x01\x00\x00"):
+        with pytest.raises(cbor.CBORError) as exc:
+            cbor.decode(data, max_items=2, max_depth=0)
+        assert not isinstance(exc.value, cbor.CBORLimitError), data.hex()
 
 
 def test_deterministic_encoding() -> None:

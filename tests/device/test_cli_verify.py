@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -170,3 +172,166 @@ def test_base64_cert_from_sample_round_trip(tmp_path: Path) -> None:
     r = scangate("verify", "--cert", str(der), "--at", raw["TESTCTX"]["VALIDATIONCLOCK"],
                  raw["PREFIX"])
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+# ------------------------------------------- the --json contract (docs/verifier-api.md)
+
+API_DOC = Path(__file__).resolve().parents[2] / "docs" / "verifier-api.md"
+_JSON_ROW = re.compile(
+    r"^\| `([a-z_]+)` \| (string|integer|array of strings) \| (.+?) \| (.+?) \|$")
+_TYPES = {"string": str, "integer": int, "array of strings": list}
+
+
+def _json_schema() -> list[tuple[str, type, str]]:
+    text = API_DOC.read_text(encoding="utf-8")
+    table = text[text.index("### `--json` output"):text.index("## Performance")]
+    return [(m.group(1), _TYPES[m.group(2)], m.group(4))
+            for m in map(_JSON_ROW.match, table.splitlines()) if m]
+
+
+def test_json_output_follows_the_documented_schema(demo: DemoKeys) -> None:
+    schema = _json_schema()
+    assert [k for k, _, _ in schema][:4] == ["decision", "reason", "message_zh", "message_en"]
+    issuer = demo.issuer()
+    later = 2_000_000_000
+    good, yellow = issuer.mint("green", now=later), issuer.mint("yellow", now=later)
+    from sim.issuer import Issuer
+
+    forged = Issuer(ec_key(), kid=issuer.kid).mint(now=later)  # the right kid, another key
+    stdin = "\n".join([good, yellow, "hello", forged, issuer.mint(now=later - 10**6),
+                       "SG1:ÄÖÜ", "SG1:"]) + "\n"
+    # the list is stale at `later`: every verdict carries the warning
+    r = scangate("verify", *tl_args(demo), "--json", "--at", "2033-05-18T03:33:20Z",
+                 stdin=stdin)
+    assert r.returncode == 1
+    objs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [o["reason"] for o in objs] == ["ok", "status_yellow", "unknown_format",
+                                          "bad_signature", "expired", "unknown_format",
+                                          "bad_compression"]
+    for o in objs:
+        assert list(o) == [k for k, _, _ in schema], "keys, in the documented order"
+        for key, typ, null_when in schema:
+            if o[key] is None:
+                assert null_when != "never", (key, o)
+            else:
+                assert isinstance(o[key], typ), (key, o[key])
+        assert "subject_ref" not in o
+        assert o["warnings"] == ["trust_list_stale"]
+    assert objs[0]["status"] == "green" and objs[0]["cert_type"] is None
+    assert objs[0]["detail"] == "" and objs[0]["profile"] == "scangate"
+    assert objs[2]["profile"] is None and objs[5]["profile"] is None
+    assert objs[3]["profile"] == "scangate" and objs[3]["issuer"] is None  # before signature
+    assert objs[6]["profile"] == "scangate" and objs[6]["kid"] is None
+
+
+def test_json_line_is_exactly_json_dumps() -> None:
+    from device.cli.commands.verify import json_line
+    from device.verify.verdict import Decision, new_verdict
+
+    tricky = ['he said "hi"', "back\\slash", "tab\tnew\nline\x00\x1f", "通过 ünïcode 🚪", ""]
+    for i, text in enumerate(tricky):
+        for reason in (Reason.OK, Reason.EXPIRED, Reason.STALE_TRUST_LIST):
+            v = new_verdict(Decision.ACCEPT if reason is Reason.OK else Decision.DENY, reason,
+                            "eu-dcc" if i % 2 else None, b"\x00\xff" * 4 if i else None,
+                            text or None, i or None, 2**40 + i, None if i % 2 else "red",
+                            text, "secret-subject", "v" if i % 2 else None, text,
+                            ("trust_list_stale",) * (i % 2))
+            assert json_line(v) == json.dumps(v.to_json(), ensure_ascii=False)
+
+
+def test_blank_lines_are_skipped_and_print_nothing(demo: DemoKeys) -> None:
+    code = demo.issuer().mint()
+    r = scangate("verify", *tl_args(demo), stdin=f"\n  \n\t\r\n{code}\n\n \n{code}")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 2
+
+
+def test_non_ascii_argument_is_unknown_format_as_documented(demo: DemoKeys) -> None:
+    r = scangate("verify", *tl_args(demo), "--json", "SG1:ÄÖÜ")
+    assert r.returncode == 1 and json.loads(r.stdout)["reason"] == "unknown_format"
+    rb = subprocess.run([str(SCANGATE), "verify", *tl_args(demo), "--json"],
+                        input=b"SG1:\xc4\xd6\n\xff\xfe\n", capture_output=True, timeout=60,
+                        check=False)
+    assert [json.loads(line)["reason"] for line in rb.stdout.splitlines()] == [
+        "unknown_format", "unknown_format"]
+    assert b"Traceback" not in rb.stderr
+
+
+def test_min_version_refuses_an_older_list(demo: DemoKeys) -> None:
+    code = demo.issuer().mint()
+    r = scangate("verify", *tl_args(demo), "--min-version", "2", code)
+    assert r.returncode == 2 and "older than --min-version 2" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = scangate("verify", *tl_args(demo), "--min-version", "1", code)
+    assert r.returncode == 0, r.stderr
+    r = scangate("verify", "--cert", str(demo.issuer_public), "--min-version", "1", code)
+    assert r.returncode == 2 and "only used with --trust-list" in r.stderr
+
+
+def test_unusable_key_entry_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from device.verify.trustlist import SignerKey
+
+    demo = make_demo_keys(tmp_path / "keys")
+    ed = SignerKey.from_public_key(ec_key().public_key(), profiles={"eu-dcc"}, label="ed")
+    object.__setattr__(ed, "public_key", ed25519.Ed25519PrivateKey.generate().public_key())
+    demo.write_trust_list(2, extra_keys=[ed])
+    r = scangate("verify", *tl_args(demo), demo.issuer().mint())
+    assert r.returncode == 0, r.stderr
+    assert "warning: trust list version 2: keys[1] (ed) kid" in r.stderr
+    assert "Ed25519 keys are not supported" in r.stderr
+
+
+def test_verdicts_come_back_one_at_a_time_for_a_reader_that_sends_one(demo: DemoKeys) -> None:
+    """Each line is answered (flushed) before the next is sent: no waiting for a batch."""
+    issuer = demo.issuer()
+    proc = subprocess.Popen([str(SCANGATE), "verify", *tl_args(demo)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        for _ in range(3):
+            proc.stdin.write(issuer.mint().encode() + b"\n")
+            proc.stdin.flush()
+            ready, _, _ = select.select([proc.stdout], [], [], 30)
+            assert ready, "no verdict line within 30 s of sending one code"
+            assert proc.stdout.readline().decode().startswith("通过")
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_closed_stdout_ends_quietly(demo: DemoKeys) -> None:
+    codes = [demo.issuer().mint() for _ in range(50)]
+    proc = subprocess.Popen([str(SCANGATE), "verify", *tl_args(demo)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    try:
+        proc.stdin.write(codes[0].encode() + b"\n")
+        proc.stdin.flush()
+        proc.stdout.readline()
+        proc.stdout.close()  # the reader goes away, like `| head -1`
+        try:
+            proc.stdin.write(("\n".join(codes * 100) + "\n").encode())
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass  # it may already have stopped reading
+        assert proc.wait(timeout=60) == 1  # device.cli.main: a closed pipe is not an error
+        assert b"Traceback" not in proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_text_stdin_without_a_buffer(demo: DemoKeys, monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A stdin replaced by a text stream (no .buffer) is read line by line, same output."""
+    import io
+
+    code = demo.issuer().mint()
+    monkeypatch.setattr(sys, "stdin", io.StringIO(f"{code}\n\n  \nSG1:ÄÖÜ\n"))
+    assert main(["verify", *tl_args(demo), "--json"]) == 1
+    reasons = [json.loads(line)["reason"] for line in capsys.readouterr().out.splitlines()]
+    assert reasons == ["ok", "unknown_format"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -104,3 +106,86 @@ def test_fast_constructors_build_the_same_objects() -> None:
     assert _new_claims(*c) == Claims(*c) and repr(_new_claims(*c)) == repr(Claims(*c))
     with pytest.raises(AttributeError):  # still frozen
         fast.alg = 1  # type: ignore[misc]
+
+
+_KEYS: dict[str, Any] = {"p256": ec_key(), "p384": ec.generate_private_key(ec.SECP384R1()),
+         "p521": ec.generate_private_key(ec.SECP521R1()), "rsa": rsa_key(),
+         "k1": ec.generate_private_key(ec.SECP256K1())}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(sorted(_KEYS)), st.sampled_from(sorted(_KEYS)),
+       st.sampled_from([cose.ALG_ES256, cose.ALG_ES384, cose.ALG_ES512, cose.ALG_PS256, -8, 0]),
+       st.binary(max_size=64), st.integers(0, 3))
+def test_prepared_check_agrees_with_verify(signer: str, verifier: str, alg: int, data: bytes,
+                                           damage: int) -> None:
+    """cose.checker_for(key) is verify(alg, key, ...) with the key's type looked at once."""
+    key = _KEYS[signer]
+    try:
+        sig = cose.sign(cose.alg_for_key(key), key, data)
+    except cose.COSEError:  # secp256k1 has no COSE alg here: any bytes will do
+        sig = bytes(64)
+    if damage == 1:
+        sig = sig[:-1] + bytes([sig[-1] ^ 1])
+    elif damage == 2:
+        sig = sig[:-1]
+    elif damage == 3:
+        data += b"!"
+    pub = _KEYS[verifier].public_key()
+    assert cose.checker_for(pub)(alg, data, sig) is cose.verify(alg, pub, data, sig)
+    if signer == verifier and signer != "k1" and not damage and alg == cose.alg_for_key(key):
+        assert cose.checker_for(pub)(alg, data, sig) is True
+
+
+def _generic(data: bytes) -> cose.Sign1 | None:
+    try:
+        return cose.parse_sign1(cbor.decode(data, max_depth=6, max_items=64))
+    except (cbor.CBORError, cose.COSEError):
+        return None
+
+
+def _fields(m: cose.Sign1) -> tuple[object, ...]:
+    return (m.protected_bytes, m.protected, m.unprotected, m.payload, m.signature, m.alg, m.kid)
+
+
+_KID = b"\x01\x02\x03\x04\x05\x06\x07\x08"
+_LAYOUTS = [
+    cbor.encode(cbor.Tag(18, [cbor.encode({1: -7, 4: _KID}), {}, b"p" * 100, b"s" * 64])),
+    cbor.encode(cbor.Tag(18, [bytes.fromhex("a20448") + _KID + bytes.fromhex("0126"), {},
+                              b"p" * 300, b"s" * 64])),  # kid first, as some DCCs have it
+    cbor.encode(cbor.Tag(18, [cbor.encode({1: -7, 4: _KID}), {}, b"", b"s" * 64])),
+    cbor.encode(cbor.Tag(18, [cbor.encode({1: -37, 4: _KID}), {}, b"p", b"s" * 256])),
+]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(_LAYOUTS), st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)),
+                                           max_size=3), st.integers(-3, 3))
+def test_common_layout_reader_agrees_with_the_generic_decoder(
+        data: bytes, flips: list[tuple[int, int]], cut: int) -> None:
+    """parse_sign1_common returns what the generic path returns, or None (then the
+    generic path decides): never a different Sign1, never an exception."""
+    raw = bytearray(data)
+    for pos, value in flips:
+        if pos < len(raw):
+            raw[pos] = value
+    if cut < 0:
+        raw = raw[:cut]
+    elif cut > 0:
+        raw += b"\x00" * cut
+    fast = cose.parse_sign1_common(bytes(raw))
+    if fast is not None:
+        slow = _generic(bytes(raw))
+        assert slow is not None and _fields(fast) == _fields(slow)
+
+
+def test_common_layout_reader_takes_the_usual_codes() -> None:
+    for data in _LAYOUTS[:3]:
+        fast = cose.parse_sign1_common(data)
+        assert fast is not None and _fields(fast) == _fields(_generic(data))  # type: ignore[arg-type]
+    # anything else is left to the generic decoder (e.g. a two-byte alg such as PS256)
+    assert cose.parse_sign1_common(_LAYOUTS[3]) is None
+    assert cose.parse_sign1_common(cbor.encode(cbor.Tag(61, cbor.decode(_LAYOUTS[0])))) is None
+    unprot = cbor.encode(cbor.Tag(18, [cbor.encode({1: -7}), {4: _KID}, b"p", b"s" * 64]))
+    assert cose.parse_sign1_common(unprot) is None
+    assert cose.parse_sign1_common(_LAYOUTS[0] + b"\x00") is None

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.x509.oid import NameOID
 
 from device.errors import KeyLoadError, TrustListError
 from device.verify.codecs import cbor, cose
@@ -157,3 +163,171 @@ def test_load_root_key(tmp_path: Path, root: Root) -> None:
     junk.write_bytes(b"not a key")
     with pytest.raises(KeyLoadError, match="neither a public key nor"):
         load_root_key(junk)
+
+
+# ----------------------------------------------------- docs/trust-list.md, "Edge cases"
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "trust-list.md"
+_ROW = re.compile(r"^\| `([a-z0-9-]+)` \| (.+?) \| (accepted|rejected|skipped)(?:: `(.+?)`)? \|$")
+_EXPIRES = T0 + 86400
+
+
+def _doc_cases() -> dict[str, tuple[str, str]]:
+    text = DOC.read_text(encoding="utf-8")
+    table = text[text.index("## Edge cases"):]
+    return {m.group(1): (m.group(3), m.group(4) or "")
+            for m in map(_ROW.match, table.splitlines()) if m}
+
+
+def _body(entries: list[dict[str, Any]], **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"format": 1, "version": 1, "issued_at": T0, "expires_at": _EXPIRES,
+                            "keys": entries, "revoked": []}
+    body.update(changes)
+    return body
+
+
+def _sign(root: Root, body: dict[str, Any], *, tag: str = "18") -> bytes:
+    data = cose.sign1(cbor.encode(body), root, b"root-kid")
+    if tag == "none":
+        return cbor.encode(cbor.decode(data).value)
+    if tag == "61":
+        return cbor.encode(cbor.Tag(61, cbor.decode(data)))
+    return data
+
+
+def _der(cert: Any) -> bytes:
+    return bytes(cert.public_bytes(serialization.Encoding.DER))
+
+
+def _spki(key: Any) -> bytes:
+    return bytes(key.public_bytes(serialization.Encoding.DER,
+                                  serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
+def _ed25519_cert() -> Any:
+    key = ed25519.Ed25519PrivateKey.generate()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ed25519 DSC")])
+    return (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+            .not_valid_after(dt.datetime(2040, 1, 1, tzinfo=dt.UTC)).sign(key, None))
+
+
+CERT_NB = dt.datetime(2020, 1, 1, tzinfo=dt.UTC).timestamp()  # make_cert's defaults
+CERT_NA = dt.datetime(2040, 1, 1, tzinfo=dt.UTC).timestamp()
+
+
+def _case_list(case: str, root: Root) -> bytes:
+    """The signed list each documented case describes (one good entry plus the case)."""
+    good_key = ec_key()
+    good = {"spki": _spki(good_key.public_key()), "profiles": ["scangate"], "label": "good"}
+    cert = make_cert(ec_key())
+    entry: dict[str, Any] = {"cert": _der(cert), "profiles": ["eu-dcc"], "label": case}
+    changes: dict[str, Any] = {}
+    tag = "18"
+    if case == "cert-and-spki":
+        entry["spki"] = _spki(cert.public_key())
+    elif case == "neither":
+        del entry["cert"]
+    elif case == "spki-is-a-certificate":
+        entry = {"spki": _der(cert), "profiles": ["eu-dcc"]}
+    elif case == "cert-garbage":
+        entry["cert"] = b"\x30\x03\x02\x01\x00"
+    elif case == "cert-not-bytes":
+        entry["cert"] = "MIIB..."
+    elif case == "ed25519-cert":
+        entry["cert"] = _der(_ed25519_cert())
+    elif case == "ed25519-spki":
+        entry = {"spki": _spki(ed25519.Ed25519PrivateKey.generate().public_key()),
+                 "profiles": ["eu-dcc"]}
+    elif case == "secp256k1-spki":
+        entry = {"spki": _spki(ec.generate_private_key(ec.SECP256K1()).public_key()),
+                 "profiles": ["eu-dcc"]}
+    elif case == "empty-window":
+        entry = {**good, "not_before": T0 + 10, "not_after": T0}
+    elif case == "window-outside-cert":
+        entry["not_before"] = int(CERT_NA) + 10
+    elif case == "wider-window":
+        entry.update(not_before=int(CERT_NB) - 1000, not_after=int(CERT_NA) + 1000)
+    elif case == "narrower-window":
+        entry.update(not_before=T0 - 100, not_after=T0 + 100)
+    elif case == "revoked-upper-case":
+        changes["revoked"] = ["AB" * 16]
+    elif case in ("untagged", "tag-61"):
+        tag = "none" if case == "untagged" else "61"
+    elif case == "unknown-profile":
+        entry["profiles"] = ["other"]
+    elif case == "format-2":
+        changes["format"] = 2
+    elif case == "expires-before-issued":
+        changes["expires_at"] = T0
+    elif case == "revoked-not-text":
+        changes["revoked"] = [b"\xab" * 16]
+    elif case == "other-root":
+        return _sign(ec_key(), _body([good, entry]))
+    else:
+        raise AssertionError(f"no list for documented case {case!r}")
+    return _sign(root, _body([good, entry], **changes), tag=tag)
+
+
+def test_every_documented_trust_list_case_holds(root: Root) -> None:
+    cases = _doc_cases()
+    assert len(cases) >= 20, "the Edge cases table of docs/trust-list.md was not found"
+    for case, (outcome, text) in cases.items():
+        data = _case_list(case, root)
+        if outcome == "rejected":
+            with pytest.raises(TrustListError, match=re.escape(text)):
+                TrustList.from_bytes(data, root.public_key())
+            continue
+        tl = TrustList.from_bytes(data, root.public_key())
+        labels = [k.label for k in tl.keys]
+        if outcome == "skipped":
+            assert len(tl.skipped) == 1 and text in tl.skipped[0], (case, tl.skipped)
+            assert "keys[1]" in tl.skipped[0] and len(tl.keys) == 1, case
+            assert labels == ["good"] or case == "empty-window"
+        else:
+            assert tl.skipped == () and len(tl.keys) == 2, case
+
+
+def test_window_narrows_never_widens(root: Root) -> None:
+    for case, want in (("wider-window", (CERT_NB, CERT_NA)),
+                       ("narrower-window", (T0 - 100.0, T0 + 100.0))):
+        key = TrustList.from_bytes(_case_list(case, root), root.public_key()).keys[1]
+        assert (key.not_before, key.not_after) == want, case
+    # the same holds for a SignerKey built in code, whatever path builds it
+    cert = make_cert(ec_key())
+    wide = SignerKey.from_certificate(cert, not_before=0, not_after=CERT_NA * 2)
+    assert (wide.not_before, wide.not_after) == (CERT_NB, CERT_NA)
+    direct = SignerKey(b"k" * 8, cert.public_key(), frozenset({"eu-dcc"}),  # type: ignore[arg-type]
+                       not_before=None, not_after=None, certificate=cert)
+    assert (direct.not_before, direct.not_after) == (CERT_NB, CERT_NA)
+
+
+def test_a_wider_window_does_not_let_an_expired_certificate_verify(root: Root) -> None:
+    from device.verify.verdict import Reason
+    from device.verify.verifier import Verifier
+    from sim.issuer import Issuer
+
+    key = ec_key()
+    cert = make_cert(key, not_before=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+                     not_after=dt.datetime(2021, 1, 1, tzinfo=dt.UTC))
+    entry = {"cert": _der(cert), "profiles": ["scangate"], "not_after": T0 + 10**6}
+    tl = TrustList.from_bytes(_sign(root, _body([entry])), root.public_key())
+    code = Issuer(key, kid=tl.keys[0].kid).mint(now=T0)
+    assert Verifier(tl).verify(code, at=T0).reason is Reason.EXPIRED
+
+
+def test_revoked_ids_match_whatever_their_case(root: Root) -> None:
+    tl = TrustList.from_bytes(_case_list("revoked-upper-case", root), root.public_key())
+    assert tl.revoked == frozenset({"ab" * 16})
+
+
+def test_skipped_entries_are_logged_by_the_store(root: Root, tmp_path: Path,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    store = TrustStore(tmp_path / "tl.cose", root.public_key())
+    with caplog.at_level("WARNING", logger="device.verify.trustlist"):
+        store.install(_case_list("ed25519-cert", root))
+        store.load()
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 2 and all("Ed25519 keys are not supported" in w for w in warnings)
+    assert "keys[1] (ed25519-cert) kid " in warnings[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from typing import Any
 
@@ -12,6 +13,8 @@ from device.verify.codecs import cbor
 from device.verify.trustlist import SignerKey
 from device.verify.verdict import Decision, Reason
 from device.verify.verifier import Verifier
+from sim.issuer import Issuer
+from tests.device.dcc_vectors import DCC_DIR, check_vector, derived_vectors, load_vectors
 from tests.device.verifier_fixtures import (
     EKU_RECOV,
     EKU_TEST,
@@ -36,18 +39,56 @@ def test_samples_present() -> None:
     assert len(SAMPLES) >= 20
 
 
+VECTORS = load_vectors([DCC_DIR])
+DERIVED = derived_vectors(VECTORS)
+DERIVED_KINDS = sorted({name.split("~")[1] for name, _ in DERIVED})
+
+
+@pytest.mark.parametrize(("name", "vector"), VECTORS, ids=[n for n, _ in VECTORS])
+def test_published_vector_meets_every_expected_result(name: str, vector: dict[str, Any]) -> None:
+    report = check_vector(name, vector)
+    assert report.passed, [(f.flag, f.expected, f.got) for f in report.failures()]
+    assert {r.flag for r in report.results} >= {"EXPECTEDVERIFY", "EXPECTEDUNPREFIX"}
+
+
+@pytest.mark.parametrize("kind", DERIVED_KINDS)
+def test_derived_vectors_meet_every_expected_result(kind: str) -> None:
+    reports = [check_vector(n, d) for n, d in DERIVED if n.endswith("~" + kind)]
+    assert len(reports) == len(VECTORS)
+    failed = {r.name: [(f.flag, f.expected, f.got) for f in r.failures()]
+              for r in reports if not r.passed}
+    assert not failed
+
+
+def test_the_harness_catches_a_wrong_result() -> None:
+    """check_vector fails a vector whose expectation the verifier does not meet."""
+    name, d = VECTORS[0]
+    for flags in ({"EXPECTEDVERIFY": False}, {"EXPECTEDKEYUSAGE": False},
+                  {"EXPECTEDEXPIRATIONCHECK": False}, {"EXPECTEDUNPREFIX": False},
+                  {"EXPECTEDDECODE": False}, {"EXPECTEDSCHEMAVALIDATION": False}):
+        assert not check_vector(name, {**d, "EXPECTEDRESULTS": flags}).passed, flags
+    expired = dict(next(v for n, v in DERIVED if n == f"{name}~clock-after-exp"))
+    assert not check_vector(name, {**expired, "EXPECTEDRESULTS": {
+        "EXPECTEDEXPIRATIONCHECK": True}}).passed
+    # an earlier expected failure masks a later check; an unexpected one does not
+    forged = next(v for n, v in DERIVED if n == f"{name}~signature-forged")
+    assert check_vector(name, {**forged, "EXPECTEDRESULTS": {
+        "EXPECTEDVERIFY": False, "EXPECTEDEXPIRATIONCHECK": False}}).passed
+    assert not check_vector(name, {**forged, "EXPECTEDRESULTS": {
+        "EXPECTEDEXPIRATIONCHECK": False}}).passed
+    report = check_vector(name, {**d, "EXPECTEDRESULTS": {"EXPECTEDPICTUREDECODE": True}})
+    assert report.passed and report.not_applicable == ["EXPECTEDPICTUREDECODE"]
+
+
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: s.name)
-def test_sample_verifies_at_its_clock(sample: Any) -> None:
+def test_sample_verdict_carries_facts_and_nothing_personal(sample: Any) -> None:
     v = Verifier([sample.signer]).verify(sample.prefix, at=sample.at)
-    expected_ok = sample.expected.get("EXPECTEDVERIFY", True) and sample.expected.get(
-        "EXPECTEDEXPIRATIONCHECK", True)
-    assert v.accepted is expected_ok, v.detail
     assert v.reason is Reason.OK
     assert v.profile == "eu-dcc"
     assert v.kid == kid_of(sample.cert)
     assert v.cert_type in ("v", "t", "r")
     assert v.subject_ref is None and v.status is None
-    assert v.iat is not None and v.exp is not None and v.iat <= sample.at < v.exp
+    assert v.iat is not None and v.exp is not None and v.iat <= sample.at <= v.exp
     # code id = SHA-256 of the UVCI, 32 hex chars; nothing personal in the verdict
     claims = cbor.decode(resign_payload(sample.cose_bytes()), max_items=10000)
     dgc = claims[CLAIM_HCERT][1]
@@ -63,13 +104,15 @@ def resign_payload(cose_bytes: bytes) -> bytes:
     return cose.parse_sign1(cbor.decode(cose_bytes)).payload
 
 
-def test_sample_expired_after_exp_and_not_yet_valid_before_iat() -> None:
+def test_sample_valid_through_exp_inclusive_and_not_before_iat() -> None:
     s = BY_NAME["AT-1"]
     ver = Verifier([s.signer])
     ok = ver.verify(s.prefix, at=s.at)
-    assert ver.verify(s.prefix, at=float(ok.exp or 0)).reason is Reason.EXPIRED
-    assert ver.verify(s.prefix, at=float(ok.exp or 0) - 1).reason is Reason.OK
-    early = ver.verify(s.prefix, at=float(ok.iat or 0) - 3600)
+    exp, iat = float(ok.exp or 0), float(ok.iat or 0)
+    assert ver.verify(s.prefix, at=exp).reason is Reason.OK  # the exp instant itself
+    assert ver.verify(s.prefix, at=exp + 0.5).reason is Reason.EXPIRED
+    assert ver.verify(s.prefix, at=exp + 1).reason is Reason.EXPIRED
+    early = ver.verify(s.prefix, at=iat - 3600)
     assert early.reason is Reason.NOT_YET_VALID and early.decision is Decision.DENY
 
 
@@ -156,15 +199,47 @@ def test_ps256_signed_dcc_verifies() -> None:
     assert Verifier([ec_signer]).verify(payload, at=s.at).reason is Reason.BAD_SIGNATURE
 
 
-def test_signer_certificate_outside_validity_at_signing_is_key_usage() -> None:
-    import datetime as dt
-
-    s = BY_NAME["AT-1"]
+def _signed_by_cert(sample: Any, not_before: dt.datetime,
+                    not_after: dt.datetime) -> tuple[str, SignerKey]:
     key = ec_key()
-    cert = make_cert(key, not_before=dt.datetime(2019, 1, 1, tzinfo=dt.UTC),
-                     not_after=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
-    payload = dcc_payload(resign(s.cose_bytes(), key, kid_of(cert)))
-    assert Verifier([cert_signer(cert)]).verify(payload, at=s.at).reason is Reason.KEY_USAGE
+    cert = make_cert(key, not_before=not_before, not_after=not_after)
+    return dcc_payload(resign(sample.cose_bytes(), key, kid_of(cert))), cert_signer(cert)
+
+
+def _utc(t: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(t, dt.UTC)
+
+
+def test_iat_before_the_certificate_is_accepted_while_the_check_time_is_inside_it() -> None:
+    """EU reference rule: the signer certificate is judged at the check time, not at iat."""
+    s = BY_NAME["AT-1"]  # iat == the sample's clock
+    payload, signer = _signed_by_cert(s, _utc(s.at + 3600), _utc(s.at + 400 * 86400))
+    ver = Verifier([signer])
+    assert ver.verify(payload, at=s.at + 7200).reason is Reason.OK
+    assert ver.verify(payload, at=s.at + 3600).reason is Reason.OK  # not_before itself
+
+
+@pytest.mark.parametrize("profile", ["eu-dcc", "scangate"])
+def test_check_time_outside_the_signer_validity_is_a_time_denial(profile: str) -> None:
+    """Before the key's not_before: not_yet_valid; after its not_after: expired."""
+    s = BY_NAME["AT-1"]
+    if profile == "eu-dcc":
+        payload, signer = _signed_by_cert(s, _utc(s.at + 86400), _utc(s.at + 2 * 86400))
+        iat = s.at
+    else:
+        key = ec_key()
+        signer = SignerKey.from_public_key(key.public_key(), profiles={"scangate"},
+                                           not_before=s.at + 86400, not_after=s.at + 2 * 86400)
+        payload = Issuer(key).mint(valid_s=10 * 86400, now=s.at)
+        iat = s.at
+    ver = Verifier([signer])
+    early = ver.verify(payload, at=iat + 3600)
+    assert (early.reason, early.profile) == (Reason.NOT_YET_VALID, profile)
+    assert "signer key" in early.detail
+    assert ver.verify(payload, at=iat + 86400).reason is Reason.OK
+    assert ver.verify(payload, at=iat + 2 * 86400).reason is Reason.OK  # not_after itself
+    late = ver.verify(payload, at=iat + 2 * 86400 + 1)
+    assert late.reason is Reason.EXPIRED and "signer key" in late.detail
 
 
 def test_key_for_scangate_profile_only_cannot_sign_dcc() -> None:

@@ -6,13 +6,21 @@ import zlib
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from device.clock import ManualClock
 from device.decide import SiteDecider, SitePolicy
 from device.errors import ConfigError
 from device.verify.claims import CLAIM_CTI, CLAIM_SCANGATE, SG_STATUS, SG_VERSION
 from device.verify.codecs import base45, cbor, cose
-from device.verify.codeformat import MAX_DECOMPRESSED_BYTES, PROFILE_DCC, PROFILE_SCANGATE, wrap
+from device.verify.codeformat import (
+    MAX_DECOMPRESSED_BYTES,
+    PREFIXES,
+    PROFILE_DCC,
+    PROFILE_SCANGATE,
+    wrap,
+)
 from device.verify.trustlist import SignerKey, TrustList
 from device.verify.verdict import WARNING_STALE, Decision, Reason, Verdict
 from device.verify.verifier import Verifier, VerifyPolicy
@@ -89,9 +97,23 @@ def test_unknown_format(world: World, payload: str | bytes) -> None:
 
 
 @pytest.mark.parametrize("prefix", ["SG1:", "HC1:"])
-@pytest.mark.parametrize("body", ["A", "abc", "GGW", "ÄÖÜ", "AB@", "::::"])
+@pytest.mark.parametrize("body", ["A", "abc", "GGW", "AB@", "::::"])
 def test_bad_encoding(world: World, prefix: str, body: str) -> None:
-    assert verify(world, prefix + body).reason is Reason.BAD_ENCODING
+    v = verify(world, prefix + body)
+    assert v.reason is Reason.BAD_ENCODING and v.profile == PREFIXES[prefix]
+
+
+@pytest.mark.parametrize("prefix", ["SG1:", "HC1:"])
+@pytest.mark.parametrize("body", ["ÄÖÜ", "AB\u00a0C", "A\u200bBC", "日本"])
+def test_non_ascii_is_unknown_format_as_text_and_as_bytes(world: World, prefix: str,
+                                                          body: str) -> None:
+    """docs/code-format.md section 6, stage 0: the same reason whatever the input type."""
+    for payload in (prefix + body, (prefix + body).encode("utf-8"),
+                    (prefix + body).encode("utf-16-le")[::2] + b"\xff"):
+        v = verify(world, payload)
+        assert (v.reason, v.profile) == (Reason.UNKNOWN_FORMAT, None), payload
+    # after a valid code too: a stray non-ASCII character anywhere is the same reason
+    assert verify(world, world.mint() + "é").reason is Reason.UNKNOWN_FORMAT
 
 
 @pytest.mark.parametrize("prefix", ["SG1:", "HC1:"])
@@ -208,10 +230,28 @@ def test_key_usage(world: World) -> None:
     # our issuer key must not sign DCCs
     dcc = resign(DCC.cose_bytes(), world.issuer.private_key, world.issuer.kid)
     assert verify(world, wrap(PROFILE_DCC, dcc), at=DCC.at).reason is Reason.KEY_USAGE
-    # a key outside its validity when the code was issued
+    # the key's validity is not key usage: see test_signer_key_validity_at_the_check_time
     timed = SignerKey.from_public_key(world.issuer.private_key.public_key(),
                                       profiles={"scangate"}, not_after=NOW - 10)
-    assert Verifier([timed]).verify(world.mint(), at=NOW).reason is Reason.KEY_USAGE
+    assert Verifier([timed]).verify(world.mint(), at=NOW).reason is Reason.EXPIRED
+
+
+def test_signer_key_validity_at_the_check_time(world: World) -> None:
+    """One rule for both profiles: the check time must lie in [not_before, not_after];
+    iat is compared with the check time only (a code issued before the key's not_before
+    is valid once the key is)."""
+    pub = world.issuer.private_key.public_key()
+    key = SignerKey.from_public_key(pub, profiles={"scangate"}, not_before=NOW + 100,
+                                    not_after=NOW + 200)
+    code = world.mint(valid_s=1000)  # iat NOW, before the key's not_before
+    ver = Verifier([key], policy=VerifyPolicy(clock_skew_s=0))
+    assert ver.verify(code, at=NOW + 99).reason is Reason.NOT_YET_VALID
+    assert ver.verify(code, at=NOW + 100).reason is Reason.OK
+    assert ver.verify(code, at=NOW + 200).reason is Reason.OK
+    assert ver.verify(code, at=NOW + 200.5).reason is Reason.EXPIRED
+    # the clock skew allowance applies to not_before as it does to iat
+    assert Verifier([key]).verify(code, at=NOW + 41).reason is Reason.OK
+    assert Verifier([key]).verify(code, at=NOW + 39).reason is Reason.NOT_YET_VALID
 
 
 def test_validity_window(world: World) -> None:
@@ -219,7 +259,10 @@ def test_validity_window(world: World) -> None:
     assert verify(world, code, at=NOW - 61).reason is Reason.NOT_YET_VALID
     assert verify(world, code, at=NOW - 59).reason is Reason.OK  # within clock skew
     assert verify(world, code, at=NOW + 299).reason is Reason.OK
-    assert verify(world, code, at=NOW + 300).reason is Reason.EXPIRED
+    assert verify(world, code, at=NOW + 300).reason is Reason.OK  # exp is inclusive
+    assert verify(world, code, at=NOW + 300.001).reason is Reason.EXPIRED
+    assert verify(world, code, at=NOW + 301).reason is Reason.EXPIRED
+    assert verify(world, code, at=NOW - 60).reason is Reason.OK  # iat - skew is inclusive
     assert verify(world, code, at=NOW - 1, clock_skew_s=0).reason is Reason.NOT_YET_VALID
 
 
@@ -318,3 +361,37 @@ def test_never_raises_on_internal_error(world: World, monkeypatch: pytest.Monkey
     v = verify(world, world.mint())
     assert v.decision is Decision.DENY and v.reason is Reason.BAD_STRUCTURE
     assert verify(world, 12345).decision is Decision.DENY  # type: ignore[arg-type]
+
+
+def test_verify_many_gives_exactly_the_verdicts_of_verify(world: World) -> None:
+    """Same verdicts, same order, for every kind of outcome (docs/verifier-api.md)."""
+    from tests.device.test_code_format_doc import CASES
+
+    ver = Verifier(world.trust)
+    payloads: list[str | bytes] = [world.mint(), world.mint("yellow"), world.mint("red"),
+                                   world.mint(code_id=world.revoked_id), DCC.prefix, "hello",
+                                   b"SG1:\xff", world.mint()[:-3], world.mint().encode()]
+    payloads += [p for p, _, _ in (build() for build in CASES.values())]
+    for at in (NOW, NOW + 400, DCC.at, NOW + 10 * 86400):  # the last: a stale list
+        assert ver.verify_many(payloads, at=at) == [ver.verify(p, at=at) for p in payloads]
+    assert ver.verify_many([]) == []
+    # a bad time is an internal error for every payload, as in verify()
+    bad = ver.verify_many(payloads[:3], at="soon")  # type: ignore[arg-type]
+    assert bad == [ver.verify(p, at="soon") for p in payloads[:3]]  # type: ignore[arg-type]
+    assert {v.detail for v in bad} == {"internal error: ValueError"}
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 400), st.integers(0, 255)),
+                max_size=8))
+def test_verify_many_equals_verify_on_damaged_codes(
+        world: World, damage: list[tuple[int, int, int]]) -> None:
+    good = [world.mint(), DCC.prefix, world.mint("red")]
+    payloads = []
+    for which, pos, value in damage:
+        raw = bytearray(good[which].encode())
+        raw[pos % len(raw)] = value
+        payloads.append(bytes(raw))
+    ver = Verifier(world.trust)
+    assert ver.verify_many(payloads, at=NOW) == [ver.verify(p, at=NOW) for p in payloads]

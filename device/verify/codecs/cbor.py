@@ -40,6 +40,17 @@ class Tag:
     value: Any
 
 
+_set_tag_tag, _set_tag_value = Tag.__dict__["tag"].__set__, Tag.__dict__["value"].__set__
+
+
+def _new_tag(tag: int, value: Any) -> Tag:
+    """``Tag(tag, value)`` without the frozen dataclass ``__init__`` (hot: tag 18)."""
+    t = object.__new__(Tag)
+    _set_tag_tag(t, tag)
+    _set_tag_value(t, value)
+    return t
+
+
 class _Undefined:
     __slots__ = ()
 
@@ -128,8 +139,14 @@ def _item(data: bytes, pos: int, end: int, depth: int, budget: int,
                 elif ib < 24:
                     key = ib
                     pos += 1
+                elif ib == 0x39 or ib == 0x3A:  # negative claim keys (-260, -70001)
+                    s = pos + 1
+                    pos = s + (2 if ib == 0x39 else 4)
+                    key = -1 - int.from_bytes(data[s:pos], "big")
                 else:
                     key, pos, budget = _item(data, pos, end, depth, budget)
+                    if type(key) is Tag or key is UNDEFINED:
+                        raise CBORError("map key of unsupported type (tag or undefined)")
                 ib = data[pos]
                 n = short_text[ib]
                 if n:
@@ -143,6 +160,10 @@ def _item(data: bytes, pos: int, end: int, depth: int, budget: int,
                     s = pos + 2
                     pos = s + data[pos + 1]
                     out[key] = data[s:pos].decode()
+                elif ib == 0x1A:  # uint32 (iat, exp); a cut-off one leaves pos > end
+                    s = pos + 1
+                    pos += 5
+                    out[key] = int.from_bytes(data[s:pos], "big")
                 elif 0x40 <= ib <= 0x57:  # short byte string (kid, cti)
                     s = pos + 1
                     pos = s + ib - 0x40
@@ -194,6 +215,9 @@ def _item(data: bytes, pos: int, end: int, depth: int, budget: int,
                         s = pos + 3
                         pos = s + (data[pos + 1] << 8 | data[pos + 2])
                     append(data[s:pos])
+                elif ib == 0xA0:  # empty map (the unprotected header)
+                    append({})
+                    pos += 1
                 else:
                     value, pos, budget = _item(data, pos, end, depth, budget)
                     append(value)
@@ -221,7 +245,7 @@ def _item(data: bytes, pos: int, end: int, depth: int, budget: int,
         if budget < 0:
             raise _too_many()
         value, pos, budget = _item(data, pos, end, depth - 1, budget)
-        return Tag(arg, value), pos, budget
+        return _new_tag(arg, value), pos, budget
     # major 7 with a value < 24
     if arg in _SIMPLE:
         return _SIMPLE[arg], pos, budget

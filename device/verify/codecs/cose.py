@@ -7,13 +7,15 @@ header wins over the unprotected one for ``alg`` (1) and ``kid`` (4).
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_dss_signature
 
 from device.verify.codecs import cbor
 
@@ -36,7 +38,9 @@ _EC_ALGS: dict[int, tuple[type[ec.EllipticCurve], hashes.HashAlgorithm, int]] = 
 _EC_VERIFY: dict[int, tuple[type[ec.EllipticCurve], ec.ECDSA, int]] = {
     alg: (curve, ec.ECDSA(hash_alg), size) for alg, (curve, hash_alg, size) in _EC_ALGS.items()
 }
+_HASHLIB = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
+_SHA256 = hashes.SHA256()
 _PSS_SIGN = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
 
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
@@ -122,6 +126,72 @@ def parse_sign1(obj: Any, *, header_limits: tuple[int, int] = (4, 64)) -> Sign1:
     return _new_sign1(prot_b, prot, unprot, payload, signature, alg, kid)
 
 
+def _bstr_at(data: bytes, pos: int) -> tuple[bytes, int] | None:
+    """The definite byte string at ``pos`` with a 0..65535 length, and where it ends;
+    None if there is none there or it does not fit in ``data``."""
+    ib = data[pos]
+    if 0x40 <= ib <= 0x57:
+        s, n = pos + 1, ib - 0x40
+    elif ib == 0x58:
+        s, n = pos + 2, data[pos + 1]
+    elif ib == 0x59:
+        s, n = pos + 3, data[pos + 1] << 8 | data[pos + 2]
+    else:
+        return None
+    e = s + n
+    return (data[s:e], e) if e <= len(data) else None
+
+
+#: Protected headers as issuers write them: {1: alg, 4: kid(8 bytes)}, in either order.
+_PROT_ALG_KID = b"\xa2\x01"
+_PROT_KID_ALG = b"\xa2\x04\x48"
+
+
+def _common_protected(prot_b: bytes) -> dict[Any, Any] | None:
+    """{1: alg, 4: kid} for the two usual 13-byte encodings with a one-byte negative alg;
+    None for anything else (then the generic decoder reads it)."""
+    if len(prot_b) != 13:
+        return None
+    if prot_b[:2] == _PROT_ALG_KID and prot_b[3:5] == b"\x04\x48" and 0x20 <= prot_b[2] <= 0x37:
+        return {HDR_ALG: 0x1F - prot_b[2], HDR_KID: prot_b[5:]}
+    if prot_b[:3] == _PROT_KID_ALG and prot_b[11] == 0x01 and 0x20 <= prot_b[12] <= 0x37:
+        return {HDR_KID: prot_b[3:11], HDR_ALG: 0x1F - prot_b[12]}
+    return None
+
+
+def parse_sign1_common(data: bytes) -> Sign1 | None:
+    """The COSE_Sign1 of ``data`` when it has the layout issuers write — tag 18, an array
+    of 4, the protected header as a byte string holding {1: alg, 4: kid}, an empty
+    unprotected map, the payload and the signature as byte strings of at most 65,535
+    bytes, nothing after — read without the generic decoder. None for anything else:
+    the caller then decodes ``data`` generically (same result for these inputs, whose
+    depth and item count are far within every limit)."""
+    try:
+        return _common(data)
+    except IndexError:  # cut short: the generic decoder says where
+        return None
+
+
+def _common(data: bytes) -> Sign1 | None:
+    if len(data) < 6 or data[0] != 0xD2 or data[1] != 0x84:
+        return None
+    got = _bstr_at(data, 2)
+    if got is None:
+        return None
+    prot_b, pos = got
+    prot = _common_protected(prot_b)
+    if prot is None or pos >= len(data) or data[pos] != 0xA0:
+        return None
+    got = _bstr_at(data, pos + 1)
+    if got is None or got[1] >= len(data):
+        return None
+    payload, pos = got
+    got = _bstr_at(data, pos)
+    if got is None or got[1] != len(data):
+        return None
+    return _new_sign1(prot_b, prot, {}, payload, got[0], prot[HDR_ALG], prot[HDR_KID])
+
+
 def _bstr_head(n: int) -> bytes:
     if n < 24:
         return _SMALL_BSTR_HEADS[n]
@@ -179,6 +249,58 @@ def verify(alg: int, public_key: Any, to_be_signed: bytes, signature: bytes) -> 
             return True
     except (InvalidSignature, ValueError, TypeError):
         return False
+    return False
+
+
+#: A prepared check: (alg, to_be_signed, signature) -> bool, for one public key.
+KeyCheck = Callable[[int, bytes, bytes], bool]
+
+
+def checker_for(public_key: Any) -> KeyCheck:
+    """``verify`` bound to one key, with the key's type and curve looked at once.
+
+    ``checker_for(key)(alg, tbs, sig) == verify(alg, key, tbs, sig)`` for every input; the
+    verifier prepares one per trusted key so a scan does no type checks on the key.
+    """
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        key_alg = next((a for a, (curve, _, _) in _EC_VERIFY.items()
+                        if isinstance(public_key.curve, curve)), None)
+        if key_alg is None:
+            return _never
+        _, hash_alg, size = _EC_ALGS[key_alg]
+        # The digest is taken here (hashlib) and handed over as Prehashed: the same ECDSA
+        # verification, without a digest context per call inside the library.
+        digest = _HASHLIB[hash_alg.name]
+        prehashed = ec.ECDSA(Prehashed(hash_alg))
+        verify_der = public_key.verify
+
+        def check_ec(alg: int, to_be_signed: bytes, signature: bytes) -> bool:
+            if alg != key_alg or len(signature) != 2 * size:
+                return False
+            try:
+                verify_der(raw_to_der(signature, size), digest(to_be_signed).digest(), prehashed)
+            except (InvalidSignature, ValueError, TypeError):
+                return False
+            return True
+
+        return check_ec
+    if isinstance(public_key, rsa.RSAPublicKey):
+        verify_rsa = public_key.verify
+
+        def check_rsa(alg: int, to_be_signed: bytes, signature: bytes) -> bool:
+            if alg != ALG_PS256:
+                return False
+            try:
+                verify_rsa(signature, to_be_signed, _PSS, _SHA256)
+            except (InvalidSignature, ValueError, TypeError):
+                return False
+            return True
+
+        return check_rsa
+    return _never
+
+
+def _never(alg: int, to_be_signed: bytes, signature: bytes) -> bool:
     return False
 
 
