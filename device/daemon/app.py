@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -158,7 +159,7 @@ class Daemon:
                 now=lambda: float(self.timefloor.now().t), on_enrolled=self._on_enrolled,
                 on_renewed=self._on_renewed, transport=self._uplink_transport)
             self.identity.start()
-        self.uplink = self._make_uplink(cfg.uplink)
+        # the uplink is built by start(), once the scan path runs (_start_beside)
 
     def _make_uplink(self, config: Any) -> Any:
         if config is None:
@@ -219,7 +220,35 @@ class Daemon:
             self._close_sync()
             raise
         assert self.board is not None
+        # The scan path first: the readers open and scans are decided from here on, while
+        # the slower parts beside the path (the screen's aiohttp, the uplink's httpx) are
+        # still being imported and built (bench/startup.py, docs/daemon.md "Start-up").
+        self._spawn(self._pump(), "pump")
+        self._spawn(self._consume(), "consume")
+        try:
+            await self._start_beside()
+        except BaseException:
+            await self._abort_start()
+            raise
+        self._spawn(self._status_loop(), "status")
+        self._spawn(self._watchdog_loop(), "watchdog")
+        if self.uplink is not None and not any(t.get_name() == "scangate-uplink"
+                                               for t in self._tasks):
+            self._spawn(self._uplink_loop(), "uplink")
+        if self.identity is not None:
+            self._spawn(self.identity.renewer.run(), "renewal")
+        self.ready = True
+        self.notifier.ready(self.board.short_status())
+        url = self.screen.url if self.screen is not None else None
+        self.write_log(json.dumps({"event": "ready", "terminal": self.config.terminal_id,
+                                   "version": __version__, "screen": url,
+                                   "pid": os.getpid()}, separators=(",", ":")))
+
+    async def _start_beside(self) -> None:
+        """The staff screen and the uplink (not on the scan path)."""
+        assert self.board is not None
         if self.config.screen.enabled:
+            await self._load("device.web.server")
             from device.web.server import ScreenServer
 
             self.screen = ScreenServer(
@@ -231,25 +260,40 @@ class Daemon:
             try:
                 await self.screen.start()
             except OSError as exc:
-                self._close_sync()
                 raise ScangateError(
                     f"staff screen cannot listen on {self.config.screen.host}:"
                     f"{self.config.screen.port} ({exc}); change screen.port or stop the "
                     "other program") from exc
-        self._spawn(self._pump(), "pump")
-        self._spawn(self._consume(), "consume")
-        self._spawn(self._status_loop(), "status")
-        self._spawn(self._watchdog_loop(), "watchdog")
-        if self.uplink is not None:
-            self._spawn(self._uplink_loop(), "uplink")
+        if self.config.uplink is not None and self.uplink is None:  # (not enrolled meanwhile)
+            await self._load("device.uplink")
+            self.uplink = self._make_uplink(self.config.uplink)
+
+    @staticmethod
+    async def _load(module: str) -> None:
+        """Import a part beside the path on a worker thread: the loop keeps deciding."""
+        await asyncio.to_thread(importlib.import_module, module)
+
+    async def _abort_start(self) -> None:
+        """A part beside the path failed to start: undo what runs, outputs safe."""
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+        if self.screen is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.screen.stop(), 1.0)
+            self.screen = None
+        if self.mux is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.mux.close(), 0.5)
         if self.identity is not None:
-            self._spawn(self.identity.renewer.run(), "renewal")
-        self.ready = True
-        self.notifier.ready(self.board.short_status())
-        url = self.screen.url if self.screen is not None else None
-        self.write_log(json.dumps({"event": "ready", "terminal": self.config.terminal_id,
-                                   "version": __version__, "screen": url,
-                                   "pid": os.getpid()}, separators=(",", ":")))
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.identity.close(), 1.0)
+        if self.gate is not None:
+            self.gate.safe()
+        self._close_sync()
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=f"scangate-{name}")

@@ -44,7 +44,6 @@ from device.journal.sqlite_file import (
     prepare_path,
     transaction,
 )
-from device.journal.sqlitelib import Database
 
 if TYPE_CHECKING:
     from device.clock.floor import TimeFloor
@@ -111,7 +110,7 @@ class Journal:
         self._ckpt_lock = threading.Lock()
         self._ckpt_conn: sqlite3.Connection | None = None
         self._last_ckpt_mono = float("-inf")
-        self._db: Database | None = None
+        self._db: sqlite3.Connection | None = None
         self._seqres = SeqReservation(self._path.with_name(self._path.name + ".seq"))
         self._corrupt_recoveries = 0
         self._lost_total = 0
@@ -148,7 +147,7 @@ class Journal:
         self._db = db
         self._load_state()
 
-    def _recover(self, problem: str) -> Database:
+    def _recover(self, problem: str) -> sqlite3.Connection:
         db, _detail = start_fresh(self._path, problem=problem, now=self._clock.now(),
                                   terminal_id=self._terminal_id, seqres=self._seqres)
         self._corrupt_recoveries += 1
@@ -177,7 +176,7 @@ class Journal:
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
             raise JournalError("the journal is closed")
-        return self._db.conn
+        return self._db
 
     def _recover_runtime(self, exc: sqlite3.Error) -> None:
         self._close_checkpointer()  # it points at the file about to be moved aside
@@ -459,7 +458,7 @@ class Journal:
         with self._lock:
             if self._db is not None:
                 with contextlib.suppress(sqlite3.Error):
-                    self._db.conn.execute("PRAGMA optimize")
+                    self._db.execute("PRAGMA optimize")
                 self._db.close()
                 self._db = None
 
