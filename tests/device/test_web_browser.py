@@ -4,17 +4,15 @@ real daemon subprocess fed over a real pty; a verdict appears within 300 ms of t
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from sim.serial_pty import SimSerialReader
 from tests.device.daemon_kit import make_site
-from tests.device.daemon_proc import DaemonProcess
+from tests.device.daemon_proc import DaemonProcess, wait_connected
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -39,10 +37,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DaemonPro
     proc = DaemonProcess(path)
     try:
         url = proc.next_event("ready", 30)["screen"]
-        end = time.monotonic() + 10
-        while not httpx.get(url + "api/status", timeout=5).json()["sources"][0]["connected"]:
-            assert time.monotonic() < end
-            time.sleep(0.05)
+        wait_connected(url)
         yield proc, reader, keys, url
     finally:
         proc.terminate()
