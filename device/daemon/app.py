@@ -31,6 +31,7 @@ from device.config import DaemonConfig
 from device.daemon.metrics import Registry
 from device.daemon.notify import Notifier
 from device.daemon.pipeline import Outcome, Pipeline
+from device.daemon.restore import restore_passback
 from device.daemon.status import StatusBoard
 from device.decide import SiteDecider
 from device.errors import ScangateError
@@ -135,14 +136,22 @@ class Daemon:
         self.journal = Journal(
             cfg.journal.path, terminal_id=cfg.terminal_id, quota_bytes=cfg.journal.quota_bytes,
             retention_s=cfg.journal.retention_s, min_free_bytes=cfg.journal.min_free_bytes,
+            set_aside_retention_s=cfg.journal.set_aside_s,
             clock=self.clock, timefloor=self.timefloor,
         )
         from device.sources.factory import Deduper, Multiplexer
 
         self.mux = Multiplexer(ready.sources)
         self.dedupe = Deduper(cfg.dedupe_window_s)
+        decider = SiteDecider(cfg.policy)
+        # the anti-passback window survives a restart (device/daemon/restore.py)
+        restored = restore_passback(self.journal, decider.passback, self.timefloor.now(),
+                                    time.monotonic())
+        if restored:
+            log.info("anti-passback: %d code id(s) accepted within the window before the "
+                     "start are remembered", restored)
         self.pipeline = Pipeline(
-            verifier=self.verifier, decider=SiteDecider(cfg.policy), timefloor=self.timefloor,
+            verifier=self.verifier, decider=decider, timefloor=self.timefloor,
             journal=self.journal, gate=self.gate, publish=self.hub.publish,
             write_log=self.write_log, registry=self.registry,
             monotonic=time.monotonic, journal_in_thread=self.journal_in_thread,
