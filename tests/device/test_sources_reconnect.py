@@ -156,7 +156,8 @@ def test_keyboard_reader_survives_an_unexpected_error() -> None:
             await wait_for(lambda: listening(source), 5, "reader open")
             sim.type("HC1:LOST")
             await wait_for(lambda: source.status()["disconnects"] == 1, 5, "the error seen")
-            await wait_for(lambda: listening(source), 5, "reopened")
+            await wait_for(lambda: source.status()["reopens"] == 1 and listening(source), 5,
+                           "reopened")
             sim.type("HC1:AFTER")
             assert await col.wait_count(1) == [b"HC1:AFTER"]
             return source.status()
