@@ -39,7 +39,7 @@ def _send_codes(reader: SimSerialReader, codes: list[str], stop: threading.Event
 
 @pytest.mark.slow
 def test_restarts_mid_stream_never_deny_a_valid_code(tmp_path: Path) -> None:
-    reader = SimSerialReader(link_path=tmp_path / "ttyACM-sim")
+    reader = SimSerialReader(link_path=tmp_path / "ttyACM-sim", write_timeout_s=60)
     path, keys = make_site(tmp_path, sources=f'[[sources]]\ntype = "serial"\n'
                                             f'port = "{reader.path}"\n',
                            extra="[dedupe]\nwindow_s = 0.0\n")
