@@ -142,4 +142,4 @@ def test_cli_issue_count_mints_many_distinct_codes_in_one_process(tmp_path: Path
     for bad in (["--count", "0"], ["--count", "2", "--png", str(tmp_path / "x.png")],
                 ["--count", "2", "--code-id", "ab" * 16]):
         r = run("sim", "issue", "--keys", str(keys_dir), *bad)
-        assert r.returncode == 2 and "scangate sim: error:" in r.stderr, bad
+        assert r.returncode == 2 and "scangate sim issue: error:" in r.stderr, bad
