@@ -234,6 +234,7 @@ def test_the_verdict_fits_other_screens(daemon: tuple, browser: Any) -> None:
         try:
             n = pg.evaluate("window.__scangate.shown.length")
             reader.send(code)
+            pg.wait_for_function(f"window.__scangate.shown.length >= {n + 1}", timeout=5_000)
             time.sleep(0.3)
             reader.send(code)  # again after the de-dup window: anti-passback, a long reason
             pg.wait_for_function(f"window.__scangate.shown.length >= {n + 2}", timeout=5_000)
