@@ -20,7 +20,8 @@
     'style="display:none;width:28vmin;height:28vmin;margin-top:.4em;background:#fff">' +
     '<div id="enrol-fp" style="font-family:monospace;font-size:2.6vmin"></div>' +
     '<div id="enrol-msg" style="margin-top:.3em"></div>';
-  document.body.appendChild(panel);
+  // In the middle row of the screen (index.html): never over the warnings or the status bar.
+  (document.getElementById("stage") || document.body).appendChild(panel);
   var lastUri = null;
   function show(st) {
     var t = TEXT[st.state];
