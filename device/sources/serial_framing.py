@@ -24,10 +24,11 @@ code. Deciding it would show a person a red ✗ (``unknown_format``) for a code 
 fine. A reader sends a code in one burst at its baud rate (gaps between its bytes are far
 shorter than ``idle_timeout_s``), and a fresh code starts on an idle line. So the framer
 is back in sync at the first frame boundary it sees: an idle gap of ``idle_timeout_s``
-(counted from the open) or a terminator. Bytes before that boundary are dropped as one
-``partial_at_open``. The price: a code that *starts* within ``idle_timeout_s`` of the
-open is dropped too (the reader beeped, the gate stays shut, no ✗; the person scans
-again). ``in_sync`` says which state the framer is in.
+counted from the open and seen by a read that found nothing (bytes that a busy reader
+thread reads late may have arrived at once), or a terminator. Bytes before that boundary
+are dropped as one ``partial_at_open``. The price: a code that *starts* within
+``idle_timeout_s`` of the open is dropped too (the reader beeped, the gate stays shut,
+no ✗; the person scans again). ``in_sync`` says which state the framer is in.
 """
 
 from __future__ import annotations
@@ -81,8 +82,11 @@ class Framer:
         out: list[bytes] = []
         if not data:
             return out
-        # an idle gap before these bytes ends whatever was pending
-        out.extend(self.tick(now))
+        # An idle gap before these bytes ends whatever was pending. Not while out of sync:
+        # bytes read late (the reader thread was busy right after the open) may have
+        # arrived at once; only an empty read (``tick``) proves the line was quiet.
+        if not self._syncing:
+            out.extend(self.tick(now))
         self._last_byte_t = now
         term = self.terminator
         if not term:

@@ -118,8 +118,18 @@ def test_after_open_a_quiet_line_makes_the_next_code_whole() -> None:
     assert f.tick(10.11) == [] and f.in_sync  # quiet for the idle time since the open
     assert f.feed(b"HC1:FRESH\r\n", 10.2) == [b"HC1:FRESH"]
     f.opened(20.0)
-    assert f.feed(b"HC1:LATER\r\n", 20.5) == [b"HC1:LATER"]  # the gap precedes the bytes
+    assert f.tick(20.4) == [] and f.in_sync  # an empty read after the idle time
+    assert f.feed(b"HC1:LATER\r\n", 20.5) == [b"HC1:LATER"]
     assert f.drops == {}
+
+
+def test_after_open_bytes_read_late_are_still_a_possible_tail() -> None:
+    # The reader thread was busy right after the open and reads 0.5 s later: the bytes may
+    # have arrived at once (a cut code's tail), so only an empty read proves a quiet line.
+    f = Framer(terminator=b"\r\n", idle_timeout_s=0.1)
+    f.opened(0.0)
+    assert f.feed(b"XIV0W23NTDEX\r\nHC1:NEXT\r\n", 0.5) == [b"HC1:NEXT"]
+    assert f.drops == {"partial_at_open": 1}
 
 
 def test_after_open_idle_framing_drops_the_tail_at_the_gap() -> None:
