@@ -274,7 +274,7 @@ class Daemon:
                     f"{self.config.screen.port} ({exc}); change screen.port or stop the "
                     "other program") from exc
         if self.config.uplink is not None and self.uplink is None:  # (not enrolled meanwhile)
-            await self._load("device.uplink")
+            await self._load("device.uplink.service")
             self.uplink = self._make_uplink(self.config.uplink)
 
     @staticmethod

@@ -5,6 +5,8 @@ measures the times; these tests pin the behaviour behind them."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -71,3 +73,18 @@ def test_a_serial_terminal_starts_without_numpy_opencv_or_sqlite_utils(tmp_path:
     # _sqlite3 (the journal) shows that the probe sees extension modules; sqlite-utils is
     # pure Python, but importing it imports numpy, which would be seen
     assert loaded == {"_sqlite3"}, loaded
+
+
+def test_reading_the_configuration_loads_neither_httpx_nor_aiohttp(tmp_path: Path) -> None:
+    # Both are loaded beside the scan path once it runs (on a worker thread): importing
+    # them while the configuration is read kept a restarted terminal blind 0.05-0.4 s
+    # longer (device/uplink/__init__.py imports its service on first use).
+    path, _ = make_site(tmp_path, uplink='[uplink]\nbase_url = "http://127.0.0.1:9"\n'
+                                         'token = "t"\nallow_insecure_http = true\n')
+    code = (f"import sys; from device.config import load_config; load_config({str(path)!r}); "
+            "print(sorted(m for m in ('httpx', 'aiohttp', 'device.uplink.service') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
