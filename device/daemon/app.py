@@ -157,18 +157,21 @@ class Daemon:
             monotonic=time.monotonic, journal_in_thread=self.journal_in_thread,
         )
         self.board = StatusBoard(self)
-        if cfg.identity is not None:
-            from device.enrol.agent import IdentityAgent
-            from device.enrol.enrol import TrustTarget
+        # the identity agent and the uplink are built by start(), once the scan path runs
+        # (_start_beside; a voucher read in that first moment is ignored, not decided)
 
-            self.identity = IdentityAgent(
-                cfg.terminal_id, cfg.identity,
-                TrustTarget(root_key=cfg.trust.root_key if cfg.trust.root_pinned else None,
-                            trust_list=cfg.trust.trust_list),
-                now=lambda: float(self.timefloor.now().t), on_enrolled=self._on_enrolled,
-                on_renewed=self._on_renewed, transport=self._uplink_transport)
-            self.identity.start()
-        # the uplink is built by start(), once the scan path runs (_start_beside)
+    def _build_identity(self) -> None:
+        cfg = self.config
+        from device.enrol.agent import IdentityAgent
+        from device.enrol.enrol import TrustTarget
+
+        self.identity = IdentityAgent(
+            cfg.terminal_id, cfg.identity,
+            TrustTarget(root_key=cfg.trust.root_key if cfg.trust.root_pinned else None,
+                        trust_list=cfg.trust.trust_list),
+            now=lambda: float(self.timefloor.now().t), on_enrolled=self._on_enrolled,
+            on_renewed=self._on_renewed, transport=self._uplink_transport)
+        self.identity.start()
 
     def _make_uplink(self, config: Any) -> Any:
         if config is None:
@@ -254,8 +257,11 @@ class Daemon:
                                    "pid": os.getpid()}, separators=(",", ":")))
 
     async def _start_beside(self) -> None:
-        """The staff screen and the uplink (not on the scan path)."""
+        """The identity agent, the staff screen and the uplink (not on the scan path)."""
         assert self.board is not None
+        if self.config.identity is not None:
+            await self._load("device.enrol.agent")
+            self._build_identity()
         if self.config.screen.enabled:
             await self._load("device.web.server")
             from device.web.server import ScreenServer
