@@ -205,12 +205,14 @@ class SimSite:
                 raise SimError(f"no {name!r} from the daemon within {timeout_s:.0f} s")
 
     def _wait_sources(self, url: str, timeout_s: float) -> None:
-        """Until every source is open (a code sent before is not the terminal's)."""
+        """Until every source is open and in sync (a code sent before is not the
+        terminal's: the pty's, or taken for the tail of a code cut by the open)."""
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
             try:
                 st = httpx.get(url + "api/status", timeout=2).json()
-                if st["sources"] and all(s.get("connected") for s in st["sources"]):
+                if st["sources"] and all(s.get("connected") and s.get("in_sync", True)
+                                         for s in st["sources"]):
                     return
             except httpx.HTTPError:
                 pass

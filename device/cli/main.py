@@ -58,11 +58,12 @@ class Parser(argparse.ArgumentParser):
 
 
 def _leaves(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
-    """The parsers of runnable commands (those without subcommands of their own)."""
+    """The parsers of runnable commands: those without subcommands of their own, and
+    those whose subcommands are optional (``sim central`` runs; ``sim central export``
+    too)."""
     subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    if not subs:
+    if not subs or not all(a.required for a in subs):
         yield parser
-        return
     for action in subs:
         for child in dict.fromkeys(action.choices.values()):  # aliases share a parser
             yield from _leaves(child)

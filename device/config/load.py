@@ -156,6 +156,7 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path,
         quota_bytes=int(jt.num("quota_mb", 512, lo=1, hi=1_000_000) * 2**20),
         retention_s=jt.num("retention_days", 7, lo=0, hi=3650) * 86400,
         min_free_bytes=int(jt.num("min_free_mb", 64, lo=0, hi=1_000_000) * 2**20),
+        set_aside_s=jt.num("set_aside_days", 30, lo=0, hi=3650) * 86400,
     )
     jt.done()
 

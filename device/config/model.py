@@ -33,6 +33,7 @@ class JournalConfig:
     quota_bytes: int = 512 * 2**20
     retention_s: float = 7 * 86400.0
     min_free_bytes: int = 64 * 2**20
+    set_aside_s: float = 30 * 86400.0
 
 
 @dataclass(frozen=True, kw_only=True)

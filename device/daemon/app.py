@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -30,6 +31,7 @@ from device.config import DaemonConfig
 from device.daemon.metrics import Registry
 from device.daemon.notify import Notifier
 from device.daemon.pipeline import Outcome, Pipeline
+from device.daemon.restore import restore_passback
 from device.daemon.status import StatusBoard
 from device.decide import SiteDecider
 from device.errors import ScangateError
@@ -134,31 +136,42 @@ class Daemon:
         self.journal = Journal(
             cfg.journal.path, terminal_id=cfg.terminal_id, quota_bytes=cfg.journal.quota_bytes,
             retention_s=cfg.journal.retention_s, min_free_bytes=cfg.journal.min_free_bytes,
+            set_aside_retention_s=cfg.journal.set_aside_s,
             clock=self.clock, timefloor=self.timefloor,
         )
         from device.sources.factory import Deduper, Multiplexer
 
         self.mux = Multiplexer(ready.sources)
         self.dedupe = Deduper(cfg.dedupe_window_s)
+        decider = SiteDecider(cfg.policy)
+        # the anti-passback window survives a restart (device/daemon/restore.py)
+        restored = restore_passback(self.journal, decider.passback, self.timefloor.now(),
+                                    time.monotonic())
+        if restored:
+            log.info("anti-passback: %d code id(s) accepted within the window before the "
+                     "start are remembered", restored)
         self.pipeline = Pipeline(
-            verifier=self.verifier, decider=SiteDecider(cfg.policy), timefloor=self.timefloor,
+            verifier=self.verifier, decider=decider, timefloor=self.timefloor,
             journal=self.journal, gate=self.gate, publish=self.hub.publish,
             write_log=self.write_log, registry=self.registry,
             monotonic=time.monotonic, journal_in_thread=self.journal_in_thread,
         )
         self.board = StatusBoard(self)
-        if cfg.identity is not None:
-            from device.enrol.agent import IdentityAgent
-            from device.enrol.enrol import TrustTarget
+        # the identity agent and the uplink are built by start(), once the scan path runs
+        # (_start_beside; a voucher read in that first moment is ignored, not decided)
 
-            self.identity = IdentityAgent(
-                cfg.terminal_id, cfg.identity,
-                TrustTarget(root_key=cfg.trust.root_key if cfg.trust.root_pinned else None,
-                            trust_list=cfg.trust.trust_list),
-                now=lambda: float(self.timefloor.now().t), on_enrolled=self._on_enrolled,
-                on_renewed=self._on_renewed, transport=self._uplink_transport)
-            self.identity.start()
-        self.uplink = self._make_uplink(cfg.uplink)
+    def _build_identity(self) -> None:
+        cfg = self.config
+        from device.enrol.agent import IdentityAgent
+        from device.enrol.enrol import TrustTarget
+
+        self.identity = IdentityAgent(
+            cfg.terminal_id, cfg.identity,
+            TrustTarget(root_key=cfg.trust.root_key if cfg.trust.root_pinned else None,
+                        trust_list=cfg.trust.trust_list),
+            now=lambda: float(self.timefloor.now().t), on_enrolled=self._on_enrolled,
+            on_renewed=self._on_renewed, transport=self._uplink_transport)
+        self.identity.start()
 
     def _make_uplink(self, config: Any) -> Any:
         if config is None:
@@ -219,7 +232,38 @@ class Daemon:
             self._close_sync()
             raise
         assert self.board is not None
+        # The scan path first: the readers open and scans are decided from here on, while
+        # the slower parts beside the path (the screen's aiohttp, the uplink's httpx) are
+        # still being imported and built (bench/startup.py, docs/daemon.md "Start-up").
+        self._spawn(self._pump(), "pump")
+        self._spawn(self._consume(), "consume")
+        try:
+            await self._start_beside()
+        except BaseException:
+            await self._abort_start()
+            raise
+        self._spawn(self._status_loop(), "status")
+        self._spawn(self._watchdog_loop(), "watchdog")
+        if self.uplink is not None and not any(t.get_name() == "scangate-uplink"
+                                               for t in self._tasks):
+            self._spawn(self._uplink_loop(), "uplink")
+        if self.identity is not None:
+            self._spawn(self.identity.renewer.run(), "renewal")
+        self.ready = True
+        self.notifier.ready(self.board.short_status())
+        url = self.screen.url if self.screen is not None else None
+        self.write_log(json.dumps({"event": "ready", "terminal": self.config.terminal_id,
+                                   "version": __version__, "screen": url,
+                                   "pid": os.getpid()}, separators=(",", ":")))
+
+    async def _start_beside(self) -> None:
+        """The identity agent, the staff screen and the uplink (not on the scan path)."""
+        assert self.board is not None
+        if self.config.identity is not None:
+            await self._load("device.enrol.agent")
+            self._build_identity()
         if self.config.screen.enabled:
+            await self._load("device.web.server")
             from device.web.server import ScreenServer
 
             self.screen = ScreenServer(
@@ -231,25 +275,40 @@ class Daemon:
             try:
                 await self.screen.start()
             except OSError as exc:
-                self._close_sync()
                 raise ScangateError(
                     f"staff screen cannot listen on {self.config.screen.host}:"
                     f"{self.config.screen.port} ({exc}); change screen.port or stop the "
                     "other program") from exc
-        self._spawn(self._pump(), "pump")
-        self._spawn(self._consume(), "consume")
-        self._spawn(self._status_loop(), "status")
-        self._spawn(self._watchdog_loop(), "watchdog")
-        if self.uplink is not None:
-            self._spawn(self._uplink_loop(), "uplink")
+        if self.config.uplink is not None and self.uplink is None:  # (not enrolled meanwhile)
+            await self._load("device.uplink.service")
+            self.uplink = self._make_uplink(self.config.uplink)
+
+    @staticmethod
+    async def _load(module: str) -> None:
+        """Import a part beside the path on a worker thread: the loop keeps deciding."""
+        await asyncio.to_thread(importlib.import_module, module)
+
+    async def _abort_start(self) -> None:
+        """A part beside the path failed to start: undo what runs, outputs safe."""
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+        if self.screen is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.screen.stop(), 1.0)
+            self.screen = None
+        if self.mux is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.mux.close(), 0.5)
         if self.identity is not None:
-            self._spawn(self.identity.renewer.run(), "renewal")
-        self.ready = True
-        self.notifier.ready(self.board.short_status())
-        url = self.screen.url if self.screen is not None else None
-        self.write_log(json.dumps({"event": "ready", "terminal": self.config.terminal_id,
-                                   "version": __version__, "screen": url,
-                                   "pid": os.getpid()}, separators=(",", ":")))
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.identity.close(), 1.0)
+        if self.gate is not None:
+            self.gate.safe()
+        self._close_sync()
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=f"scangate-{name}")

@@ -12,8 +12,9 @@ The rules, in this order (the first that applies gives the reason):
    ``replayed`` (a screenshot handed back through the queue).
 
 This is the one place these rules live: the daemon and ``scangate verify`` both use it.
-Anti-passback uses monotonic time (the wall clock is untrusted) and lives in memory:
-after a restart the window starts empty (documented in docs/daemon.md).
+Anti-passback uses monotonic time (the wall clock is untrusted) and lives in memory; the
+daemon refills it at start from the journal (``PassbackMemory.restore``), so a restart
+does not reopen the window (the rule: docs/daemon.md).
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Keeping the journal inside its disk budget: live size, purging, shrinking the file.
 
-Functions run on the journal's connection under its lock. Only uploaded records are
-ever purged; pending and set-aside records stay until the centre has them.
+Functions run on the journal's connection under its lock. Pending records are never
+purged; uploaded ones after the retention time (or under quota pressure); set-aside ones
+(refused by the centre) once they have been kept for the technician long enough and the
+centre has been told about their batch (``purge_set_aside``).
 """
 
 from __future__ import annotations
@@ -47,6 +49,24 @@ def purge_uploaded(
     if total:
         log.info("journal: purged %d uploaded records", total)
     return total
+
+
+def purge_set_aside(conn: sqlite3.Connection, cutoff: float) -> int:
+    """Delete the records of batches set aside before ``cutoff`` whose ``batch_set_aside``
+    event the centre has acknowledged (no unreported event names the batch). Returns the
+    records deleted."""
+    with transaction(conn):
+        n = conn.execute(
+            "DELETE FROM records WHERE set_aside = 1 AND batch_id IN ("
+            " SELECT batch_id FROM batches b WHERE state = 'set_aside' AND closed_t < ?"
+            " AND NOT EXISTS (SELECT 1 FROM events WHERE kind = 'batch_set_aside'"
+            "  AND reported_t IS NULL"
+            "  AND json_extract(detail, '$.batch_id') = b.batch_id))", (cutoff,),
+        ).rowcount
+    if n:
+        log.warning("journal: purged %d set-aside records (set aside before the cutoff, "
+                    "reported to the centre)", n)
+    return n
 
 
 def purge_closed(conn: sqlite3.Connection, cutoff: float) -> None:

@@ -20,7 +20,6 @@ from device.journal.sqlite_file import (
     salvage,
     transaction,
 )
-from device.journal.sqlitelib import Database
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ _INSERT_IGNORE = (
 
 def start_fresh(
     path: Path, *, problem: str, now: float, terminal_id: str, seqres: SeqReservation
-) -> tuple[Database, dict[str, Any]]:
+) -> tuple[sqlite3.Connection, dict[str, Any]]:
     """Move ``path`` (and its -wal/-shm) aside, open a fresh journal with the pending
     records still readable from the old one, seq resuming above every seq ever used,
     and a ``journal_corrupt`` event. Returns the database and the event detail."""
@@ -42,13 +41,12 @@ def start_fresh(
     found = salvage(moved)
     try:
         prepare_path(path)
-        db = connect(path)
-        schema.apply(db)
+        conn = connect(path)
+        schema.apply(conn)
     except (CorruptJournal, sqlite3.Error, OSError) as exc:
         raise JournalError(
             f"cannot start a fresh journal at {path} ({exc}); check the disk"
         ) from exc
-    conn = db.conn
     resumed = {
         tid: max(found.last_seq.get(tid, 0), seqres.reserved(tid))
         for tid in sorted(set(found.last_seq) | {terminal_id})
@@ -76,4 +74,4 @@ def start_fresh(
         ev.add(conn, ev.CORRUPT, now, detail)
     log.warning("fresh journal started: %d pending records carried over, seq resumes after %d",
                 carried, resumed[terminal_id])
-    return db, detail
+    return conn, detail

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from device.errors import JournalError
-from device.journal.sqlitelib import Database
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +62,7 @@ def prepare_path(path: Path) -> None:
         os.chmod(path, 0o600)
 
 
-def connect(path: Path) -> Database:
+def connect(path: Path) -> sqlite3.Connection:
     """Open ``path`` with the journal's durability settings and check it.
 
     Raises ``CorruptJournal`` when the file is not a database or fails ``quick_check``.
@@ -76,14 +75,14 @@ def connect(path: Path) -> Database:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         # Must precede the first table of a new file; a no-op on an existing one.
         conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
-        db = Database(conn, execute_plugins=False)
-        with db.ensure_autocommit_on():
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        # journal_mode cannot change inside a transaction: none is open on a new connection
+        # (statements below run in the driver's autocommit for non-DML statements).
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise CorruptJournal(f"cannot switch to WAL (journal_mode={mode})")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA journal_size_limit = 4194304")  # WAL shrinks back to 4 MiB
-        return db
+        return conn
     except sqlite3.Error as exc:
         conn.close()
         _raise_for(path, exc)

@@ -44,7 +44,6 @@ from device.journal.sqlite_file import (
     prepare_path,
     transaction,
 )
-from device.journal.sqlitelib import Database
 
 if TYPE_CHECKING:
     from device.clock.floor import TimeFloor
@@ -76,6 +75,7 @@ class Journal:
     """The terminal's scan journal over one SQLite file (see the module docstring).
 
     ``quota_bytes``, ``retention_s`` and ``min_free_bytes`` bound the disk it uses;
+    ``set_aside_retention_s``: how long records the centre refused are kept;
     ``clock`` stamps upload, batch and event times and drives retention; ``timefloor``
     is raised to each stored record's time; ``disk_usage`` (``shutil.disk_usage``) is
     the free-space probe of the guard; ``purge_interval_s`` paces the retention purge
@@ -95,6 +95,7 @@ class Journal:
         timefloor: TimeFloor | None = None,
         disk_usage: Callable[[str], Any] = shutil.disk_usage,
         purge_interval_s: float = 60.0,
+        set_aside_retention_s: float = 30 * 86400,
     ) -> None:
         if not terminal_id:
             raise JournalError("journal: terminal_id must not be empty")
@@ -107,11 +108,12 @@ class Journal:
         self._timefloor = timefloor
         self._disk_usage = disk_usage
         self._purge_interval_s = purge_interval_s
+        self._set_aside_retention_s = float(set_aside_retention_s)
         self._lock = threading.RLock()
         self._ckpt_lock = threading.Lock()
         self._ckpt_conn: sqlite3.Connection | None = None
         self._last_ckpt_mono = float("-inf")
-        self._db: Database | None = None
+        self._db: sqlite3.Connection | None = None
         self._seqres = SeqReservation(self._path.with_name(self._path.name + ".seq"))
         self._corrupt_recoveries = 0
         self._lost_total = 0
@@ -148,7 +150,7 @@ class Journal:
         self._db = db
         self._load_state()
 
-    def _recover(self, problem: str) -> Database:
+    def _recover(self, problem: str) -> sqlite3.Connection:
         db, _detail = start_fresh(self._path, problem=problem, now=self._clock.now(),
                                   terminal_id=self._terminal_id, seqres=self._seqres)
         self._corrupt_recoveries += 1
@@ -177,7 +179,7 @@ class Journal:
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
             raise JournalError("the journal is closed")
-        return self._db.conn
+        return self._db
 
     def _recover_runtime(self, exc: sqlite3.Error) -> None:
         self._close_checkpointer()  # it points at the file about to be moved aside
@@ -344,9 +346,12 @@ class Journal:
         with self._lock:
             self._n_pending -= batches.ack(self._conn, batch_id, accepted_ids,
                                            self._clock.now())
-            if self._clock.monotonic() - self._last_purge_mono >= self._purge_interval_s:
-                self._purge_locked()
+            self._purge_if_due()
         self._checkpoint()
+
+    def _purge_if_due(self) -> None:
+        if self._clock.monotonic() - self._last_purge_mono >= self._purge_interval_s:
+            self._purge_locked()
 
     def _checkpoint(self) -> None:
         """Copy the WAL into the database from a second connection, outside the journal
@@ -379,19 +384,27 @@ class Journal:
             n = batches.set_aside(self._conn, batch_id, reason, self._clock.now())
             self._n_pending -= n
             self._n_set_aside += n
+            self._purge_if_due()  # a centre that refuses everything never acks
 
     # -- housekeeping -----------------------------------------------------------------
 
     def purge(self) -> int:
-        """Delete uploaded records older than ``retention_s`` (by upload time), closed
-        batches without records and reported events; return the records deleted."""
+        """Delete uploaded records older than ``retention_s`` (by upload time), set-aside
+        records older than ``set_aside_retention_s`` (by set-aside time) whose batch the
+        centre was told about, closed batches without records and reported events;
+        return the records deleted."""
         with self._lock:
             return self._purge_locked()
 
     def _purge_locked(self) -> int:
         self._last_purge_mono = self._clock.monotonic()
-        cutoff = self._clock.now() - self._retention_s
+        now = self._clock.now()
+        cutoff = now - self._retention_s
         n = self._purge_uploaded(cutoff=cutoff, until_live=0)
+        aside = hk.purge_set_aside(self._conn, now - self._set_aside_retention_s)
+        self._n_records -= aside
+        self._n_set_aside -= aside
+        n += aside
         hk.purge_closed(self._conn, cutoff)
         if n:
             hk.shrink(self._conn)
@@ -447,6 +460,29 @@ class Journal:
                 ev.mark_reported(conn, ids, self._clock.now())
             self._episode_lost.clear()
 
+    def last_decision_t(self) -> float | None:
+        """``t_wall`` of the newest record in journal order (the last decision stored
+        before now), or None for an empty journal."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT t_wall FROM records ORDER BY id DESC LIMIT 1").fetchone()
+            return float(row[0]) if row else None
+
+    def accepted_since(self, t_from: float, limit: int) -> list[tuple[str, str, float]]:
+        """``(code_id, clock_quality, t_wall)`` of ACCEPTED records with a code id and
+        ``t_wall >= t_from``, newest first (journal order), at most ``limit``: what the
+        daemon refills its anti-passback window from at start (index ``records_accepted_t``)."""
+        if limit < 1:
+            return []
+        # INDEXED BY: the planner would rather scan the whole table in id order
+        sql = ("SELECT code_id, clock_quality, t_wall FROM records "
+               "INDEXED BY records_accepted_t "
+               "WHERE decision = 'accept' AND code_id IS NOT NULL AND t_wall >= ? "
+               "ORDER BY id DESC LIMIT ?")
+        with self._lock:
+            return [(str(c), str(q), float(t))
+                    for c, q, t in self._conn.execute(sql, (t_from, int(limit)))]
+
     def _newest_t(self) -> float | None:
         with self._lock:
             row = self._conn.execute(
@@ -459,7 +495,7 @@ class Journal:
         with self._lock:
             if self._db is not None:
                 with contextlib.suppress(sqlite3.Error):
-                    self._db.conn.execute("PRAGMA optimize")
+                    self._db.execute("PRAGMA optimize")
                 self._db.close()
                 self._db = None
 

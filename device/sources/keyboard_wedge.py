@@ -122,6 +122,9 @@ class KeyboardWedgeSource:
             except OSError as exc:  # not an evdev node (or grabbed elsewhere): read anyway
                 log.warning("keyboard reader %s could not be grabbed (%s); its keystrokes may "
                             "also reach the console", self.name, exc.strerror)
+        # A code being typed when the node was opened arrives as its tail: dropped by the
+        # framer up to the first boundary (``partial_at_open``), as for a serial reader.
+        self.framer.opened(self._mono())
         return fd
 
     def _worker(self) -> None:
@@ -176,6 +179,7 @@ class KeyboardWedgeSource:
             "kind": self.kind,
             "device": self.cfg.device,
             "connected": self.health.connected,
+            "in_sync": self.framer.in_sync,
             "grabbed": self.grabbed,
             "reopens": self.health.reopens,
             "open_failures": self.health.open_failures,

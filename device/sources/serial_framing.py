@@ -13,7 +13,22 @@ Like pyserial's ``LineReader`` protocol, this is separate from the reader thread
                   idle gap (only when a terminator is configured);
   ``too_long``    more than ``max_length`` bytes without a terminator; the rest, up to
                   the next terminator or idle gap, is discarded as well (``discarded_bytes``).
+  ``partial_at_open``  the bytes before the first frame boundary after the port was
+                  (re)opened (see below).
 - Memory is bounded by ``max_length`` whatever arrives (a megabyte flood included).
+
+**After (re)opening** (``opened()``) the framer is out of sync: the reader may have been
+in the middle of a code when the daemon restarted or the cable was replugged, and
+pyserial clears the input buffer on open, so what arrives first can be the *tail* of a
+code. Deciding it would show a person a red ✗ (``unknown_format``) for a code that was
+fine. A reader sends a code in one burst at its baud rate (gaps between its bytes are far
+shorter than ``idle_timeout_s``), and a fresh code starts on an idle line. So the framer
+is back in sync at the first frame boundary it sees: an idle gap of ``idle_timeout_s``
+counted from the open and seen by a read that found nothing (bytes that a busy reader
+thread reads late may have arrived at once), or a terminator. Bytes before that boundary
+are dropped as one ``partial_at_open``. The price: a code that *starts* within
+``idle_timeout_s`` of the open is dropped too (the reader beeped, the gate stays shut,
+no ✗; the person scans again). ``in_sync`` says which state the framer is in.
 """
 
 from __future__ import annotations
@@ -40,9 +55,22 @@ class Framer:
         self._discarding = False
         self._last_byte_t: float | None = None
         self._tail = b""  # the last byte of the pending frame (kept while discarding too)
+        self._syncing = False  # after opened(): until the first frame boundary
         self.drops: collections.Counter[str] = collections.Counter()
         self.discarded_bytes = 0
         self.frames = 0
+
+    @property
+    def in_sync(self) -> bool:
+        """False from ``opened()`` until the first idle gap or terminator."""
+        return not self._syncing
+
+    def opened(self, now: float) -> None:
+        """The port was (re)opened at monotonic ``now``: forget pending bytes and treat
+        what arrives before the first frame boundary as the tail of a cut code."""
+        self.reset()
+        self._syncing = True
+        self._last_byte_t = now  # the idle gap that proves a boundary counts from here
 
     @property
     def pending(self) -> int:
@@ -54,8 +82,11 @@ class Framer:
         out: list[bytes] = []
         if not data:
             return out
-        # an idle gap before these bytes ends whatever was pending
-        out.extend(self.tick(now))
+        # An idle gap before these bytes ends whatever was pending. Not while out of sync:
+        # bytes read late (the reader thread was busy right after the open) may have
+        # arrived at once; only an empty read (``tick``) proves the line was quiet.
+        if not self._syncing:
+            out.extend(self.tick(now))
         self._last_byte_t = now
         term = self.terminator
         if not term:
@@ -85,6 +116,7 @@ class Framer:
             return []
         self._last_byte_t = None
         self._tail = b""
+        syncing, self._syncing = self._syncing, False
         if self._discarding:
             self._discarding = False
             self._buf.clear()
@@ -93,6 +125,9 @@ class Framer:
             return []
         frame = bytes(self._buf)
         self._buf.clear()
+        if syncing:
+            self.drops["partial_at_open"] += 1
+            return []
         if len(frame) < self.min_length:
             self.drops["noise"] += 1
             return []
@@ -105,9 +140,10 @@ class Framer:
     def reset(self, reason: str = "disconnected") -> None:
         """Forget pending bytes (the port closed); counts a drop if any were pending."""
         if self._buf and not self._discarding:
-            self.drops[reason] += 1
+            self.drops["partial_at_open" if self._syncing else reason] += 1
         self._buf.clear()
         self._discarding = False
+        self._syncing = False
         self._last_byte_t = None
         self._tail = b""
 
@@ -130,12 +166,16 @@ class Framer:
 
     def _end_frame(self) -> list[bytes]:
         self._tail = b""
+        syncing, self._syncing = self._syncing, False
         if self._discarding:
             self._discarding = False
             self._buf.clear()
             return []
         frame = bytes(self._buf)
         self._buf.clear()
+        if syncing:  # a terminator was seen, so bytes did arrive: the tail of a cut code
+            self.drops["partial_at_open"] += 1
+            return []
         if len(frame) < self.min_length:
             if frame:
                 self.drops["noise"] += 1

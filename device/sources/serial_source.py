@@ -4,7 +4,9 @@ The thread opens the port (``/dev/ttyACM0``, ``/dev/ttyUSB0``, ``/dev/serial/by-
 reads whatever arrives, and feeds ``Framer``; each completed code goes to the event loop.
 An unplugged reader (the read fails, the device node disappears) is closed, reported and
 reopened with backoff once the node is back (``device.sources.reconnect``, the loop every
-reader shares). Garbage is dropped with a counted reason.
+reader shares). Garbage is dropped with a counted reason, and so is the tail of a code cut
+by a restart or a replug (the bytes before the first frame boundary after an open,
+``partial_at_open``; see ``serial_framing``).
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ class SerialSource:
         cfg = self.cfg
         if not os.path.exists(cfg.port):
             raise serial.SerialException(f"{cfg.port} does not exist (unplugged?)")
-        return serial.Serial(
+        port = serial.Serial(
             port=cfg.port,
             baudrate=cfg.baud,
             parity=_PARITY[cfg.parity],
@@ -89,6 +91,10 @@ class SerialSource:
             dsrdtr=False,
             exclusive=True,
         )
+        # Opening cleared the input buffer: what comes first may be the tail of a code cut
+        # by a restart or a replug; the framer drops it (``partial_at_open``).
+        self.framer.opened(self._mono())
+        return port
 
     def _worker(self) -> None:
         self._reconnect.run(self._open, self._read_loop, self._close)
@@ -128,6 +134,7 @@ class SerialSource:
             "kind": self.kind,
             "port": self.cfg.port,
             "connected": self.health.connected,
+            "in_sync": self.framer.in_sync,
             "reopens": self.health.reopens,
             "open_failures": self.health.open_failures,
             "disconnects": self.health.disconnects,

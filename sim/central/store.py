@@ -222,6 +222,18 @@ class CentralStore:
             value = self._db.execute("SELECT MAX(times_received) FROM records").fetchone()[0]
             return int(value or 0)
 
+    def records_page(self, *, after: int = 0, limit: int = 1000,
+                     terminal_id: str | None = None) -> tuple[list[dict[str, Any]], int]:
+        """``read_records`` on the server's own connection."""
+        with self._lock:
+            return read_records(self._db, after=after, limit=limit, terminal_id=terminal_id)
+
+    def heartbeats_page(self, *, after: int = 0, limit: int = 1000,
+                        terminal_id: str | None = None) -> tuple[list[dict[str, Any]], int]:
+        with self._lock:
+            return read_heartbeats(self._db, after=after, limit=limit,
+                                   terminal_id=terminal_id)
+
     def heartbeats(self, terminal_id: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT terminal_id, received_at, body FROM heartbeats"
         args: tuple[str, ...] = ()
@@ -231,3 +243,51 @@ class CentralStore:
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
         return [{"terminal_id": t, "received_at": at, "body": json.loads(b)} for t, at, b in rows]
+
+
+# --- the read API (GET /admin/records, `scangate sim central export`) ---------------------
+
+#: Fields of a record as the read API returns it: what the terminal sent, and when and how
+#: often the stand-in received it (``times_received``: processed arrivals, see above).
+READ_FIELDS = (*COLUMNS, "received_at", "times_received")
+MAX_PAGE = 10_000
+
+
+def read_records(conn: sqlite3.Connection, *, after: int = 0, limit: int = 1000,
+                 terminal_id: str | None = None) -> tuple[list[dict[str, Any]], int]:
+    """Records in arrival order after the cursor ``after`` (0: from the start), at most
+    ``limit``; returns them and the cursor to pass next (the last one's, or ``after``)."""
+    sql = f"SELECT rowid, {', '.join(READ_FIELDS)} FROM records WHERE rowid > ?"
+    args: list[Any] = [after]
+    if terminal_id is not None:
+        sql += " AND terminal_id = ?"
+        args.append(terminal_id)
+    rows = conn.execute(sql + " ORDER BY rowid LIMIT ?",
+                        (*args, max(1, min(limit, MAX_PAGE)))).fetchall()
+    out = [dict(zip(READ_FIELDS, row[1:], strict=True)) for row in rows]
+    return out, (int(rows[-1][0]) if rows else after)
+
+
+def read_heartbeats(conn: sqlite3.Connection, *, after: int = 0, limit: int = 1000,
+                    terminal_id: str | None = None) -> tuple[list[dict[str, Any]], int]:
+    """Heartbeats in arrival order after the cursor ``after``; like ``read_records``."""
+    sql = "SELECT id, terminal_id, received_at, body FROM heartbeats WHERE id > ?"
+    args: list[Any] = [after]
+    if terminal_id is not None:
+        sql += " AND terminal_id = ?"
+        args.append(terminal_id)
+    rows = conn.execute(sql + " ORDER BY id LIMIT ?",
+                        (*args, max(1, min(limit, MAX_PAGE)))).fetchall()
+    out = [{"terminal_id": t, "received_at": at, "body": json.loads(b)}
+           for _i, t, at, b in rows]
+    return out, (int(rows[-1][0]) if rows else after)
+
+
+def open_read_only(path: Path) -> sqlite3.Connection:
+    """The stand-in's database for reading while it may be running (WAL readers do not
+    block it); never creates or changes the file."""
+    if not Path(path).exists():
+        from sim.errors import SimError
+
+        raise SimError(f"{path}: no such stand-in database (the --db of `sim central`)")
+    return sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)

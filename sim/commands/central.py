@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sqlite3
+import sys
 import threading
 from pathlib import Path
 
@@ -21,7 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Run the stand-in central engine in the foreground until Ctrl-C (SIGINT) or "
             "SIGTERM. It implements docs/central-api.md: record upload with de-duplication "
-            "and idempotency keys, the signed trust list with ETag, heartbeats."
+            "and idempotency keys, the signed trust list with ETag, heartbeats. Faults "
+            "(--fault) and an admin API on its own port (faults at runtime, the stored "
+            "records) let black-box tests drive it; `export` prints what it stored."
         ),
     )
     p.add_argument("--db", type=Path, default=Path("central.db"), help="SQLite database file")
@@ -48,13 +52,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="trust-list root public key handed out at enrolment")
     p.add_argument("--cert-days", type=float, default=30.0, metavar="N",
                    help="lifetime of the terminal certificates it issues (default 30 days)")
+    p.add_argument(
+        "--fault", action="append", default=[], metavar="SPEC",
+        help="inject a fault from the start, e.g. partition:0.2 (one request in five is "
+        "stored, then its connection reset), 503:0.5,retry_after=2,endpoint=upload, "
+        "slow,delay_s=3, down; repeatable, applied in order (form: KIND[:RATE]"
+        "[,key=value...], keys endpoint, times, rate, retry_after, delay_s, code; "
+        "docs/central-api.md)")
+    p.add_argument("--fault-seed", type=int, metavar="N",
+                   help="seed of the random draws of faults with a rate (reproducible runs)")
+    p.add_argument("--admin-port", type=port_number, default=0, metavar="PORT",
+                   help="port of the admin API (faults, stored records; 0: any free port, "
+                   "printed at start)")
+    p.add_argument("--admin-host", default="127.0.0.1",
+                   help="address of the admin API (default 127.0.0.1; it has no authentication)")
+    p.add_argument("--no-admin", action="store_true", help="no admin API")
     p.set_defaults(func=lambda args: run_guarded(_run, args))
+    sub = p.add_subparsers(dest="central_action", metavar="ACTION")
+    e = sub.add_parser(
+        "export", help="print the stand-in's stored records (or heartbeats) as JSON lines",
+        description="Print the records a stand-in centre stored, one JSON object per line, "
+        "in arrival order, reading its SQLite file read-only (it may be running). The "
+        "same fields as GET /admin/records (docs/central-api.md).")
+    e.add_argument("--db", type=Path, default=Path("central.db"), help="SQLite database file")
+    e.add_argument("--after", type=int, default=0, metavar="CURSOR",
+                   help="only what arrived after this cursor (printed at the end)")
+    e.add_argument("--terminal", metavar="ID", help="only this terminal's")
+    e.add_argument("--heartbeats", action="store_true", help="heartbeats instead of records")
+    e.set_defaults(func=lambda args: run_guarded(_export, args))
 
 
 def _run(args: argparse.Namespace) -> int:
     from sim.central import CentralServer
+    from sim.central.admin import AdminServer
+    from sim.central.faults import Faults
     from sim.tlscerts import make_test_pki
 
+    faults = Faults(seed=args.fault_seed)
+    for spec in args.fault:  # all checked before anything is made or listens
+        faults.add_spec(spec)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     cert = key = ca = None
@@ -79,6 +115,7 @@ def _run(args: argparse.Namespace) -> int:
         trust_list_path=args.trust_list, ca=ca, trust_root_path=args.trust_root,
         cert_lifetime_s=args.cert_days * 86400 if ca is not None else None,
     )
+    server.faults = faults
     stop = threading.Event()
     with stop_on_signals(stop.set):  # SIGINT and SIGTERM, even where SIGINT was ignored
         try:
@@ -86,10 +123,42 @@ def _run(args: argparse.Namespace) -> int:
         except (sqlite3.Error, OSError) as exc:
             raise SimError(f"--db {args.db}: cannot open the stand-in's database ({exc}); "
                            "give a writable path") from exc
+        admin = None
         try:
             print(f"central stand-in: {server.url}  (db {args.db}; Ctrl-C stops)", flush=True)
+            if not args.no_admin:
+                admin = AdminServer(server, host=args.admin_host, port=args.admin_port).start()
+                print(f"admin API: {admin.url}  (faults, stored records: "
+                      "docs/central-api.md)", flush=True)
+            if args.fault:
+                print("faults: " + "; ".join(args.fault), flush=True)
             stop.wait()
         finally:
+            if admin is not None:
+                admin.stop()
             server.stop()
             print("central stand-in stopped", flush=True)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from sim.central.store import open_read_only, read_heartbeats, read_records
+
+    read = read_heartbeats if args.heartbeats else read_records
+    conn = open_read_only(args.db)
+    n, cursor = 0, args.after
+    try:
+        while True:
+            rows, nxt = read(conn, after=cursor, limit=5000, terminal_id=args.terminal)
+            for row in rows:
+                sys.stdout.write(json.dumps(row, sort_keys=True) + "\n")
+            n += len(rows)
+            if not rows:
+                break
+            cursor = nxt
+    finally:
+        conn.close()
+    sys.stdout.flush()
+    what = "heartbeats" if args.heartbeats else "records"
+    print(f"exported {n} {what}; next time: --after {cursor}", file=sys.stderr)
     return 0

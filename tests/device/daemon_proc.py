@@ -19,13 +19,15 @@ SCANGATE = str(Path(sys.executable).with_name("scangate"))
 
 
 def wait_connected(url: str, timeout: float = 10.0) -> None:
-    """Until every source of the daemon at ``url`` (its screen URL) is connected; bytes a
-    sim reader sends before that are the pty's, not the terminal's."""
+    """Until every source of the daemon at ``url`` (its screen URL) is connected and in
+    sync; bytes a sim reader sends before are the pty's, not the terminal's (or are taken
+    for the tail of a code cut by the open)."""
     end = time.monotonic() + timeout
     st: Any = None
     while time.monotonic() < end:
         st = httpx.get(url + "api/status", timeout=5).json()
-        if st["sources"] and all(s["connected"] for s in st["sources"]):
+        if st["sources"] and all(s["connected"] and s.get("in_sync", True)
+                                 for s in st["sources"]):
             return
         time.sleep(0.05)
     raise AssertionError(f"the sources never connected: {st}")

@@ -18,6 +18,13 @@ async def wait_for(cond: Callable[[], bool], timeout: float = 10.0, what: str = 
         await asyncio.sleep(0.01)
 
 
+def listening(source: Source) -> bool:
+    """The source's device is open and its framer is in sync: a code sent now is read
+    whole (before sync, what arrives is taken for the tail of a code cut by the open)."""
+    st = source.status()
+    return bool(st["connected"]) and bool(st.get("in_sync", True))
+
+
 class Collector:
     """Consumes a source's scans in a task, keeping them in ``got``."""
 

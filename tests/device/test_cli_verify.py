@@ -335,3 +335,15 @@ def test_text_stdin_without_a_buffer(demo: DemoKeys, monkeypatch: pytest.MonkeyP
     assert main(["verify", *tl_args(demo), "--json"]) == 1
     reasons = [json.loads(line)["reason"] for line in capsys.readouterr().out.splitlines()]
     assert reasons == ["ok", "unknown_format"]
+
+
+def test_human_line_says_each_thing_once() -> None:
+    # "通过：通过 | ACCEPT: Valid" repeated the headline as the reason (issue 12)
+    from device.cli.commands.verify import human_line
+    from device.verify.verdict import Decision, Verdict
+
+    ok = human_line(Verdict(decision=Decision.ACCEPT, reason=Reason.OK, profile="scangate"))
+    assert ok.startswith("通过 | ACCEPT: Valid (ok;") and "通过：通过" not in ok
+    red = human_line(Verdict(decision=Decision.DENY, reason=Reason.STATUS_RED,
+                             profile="scangate"))
+    assert red.startswith("拒绝：红码 | DENY: Red status (status_red;")

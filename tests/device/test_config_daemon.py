@@ -94,6 +94,7 @@ def test_defaults(tmp_path: Path) -> None:
                                                           "accept, deny"]),
         (minimal(policy={"anti_passback_min": -1}), ["policy.anti_passback_min", "-1", ">= 0"]),
         (minimal(screen={"port": 70000}), ["screen.port", "70000", "between 0 and 65535"]),
+        (minimal(journal={"set_aside_days": -1}), ["journal.set_aside_days", "-1"]),
         (minimal(sources=[]), ["sources", "none configured"]),
         (minimal(sources=[{"type": "usb"}]),
          ["sources[0].type", "'usb'", "camera, serial, keyboard"]),

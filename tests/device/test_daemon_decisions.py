@@ -247,11 +247,13 @@ async def test_screen_port_in_use_stops_startup_with_a_clear_message(tmp_path: P
         text = path.read_text().replace("port = 0", f"port = {busy.getsockname()[1]}")
         path.write_text(text)
         factory = MockFactory()
-        d = Daemon(load(path), pin_factory=factory, sources=[FedSource()],
-                   write_log=lambda _: None)
+        src = FedSource()
+        d = Daemon(load(path), pin_factory=factory, sources=[src], write_log=lambda _: None)
         with pytest.raises(ScangateError, match=r"staff screen cannot listen.*screen\.port"):
             await d.start()
         assert factory.pin(RELAY).state is False  # outputs were set safe and released
+        # the scan path had started before the screen: its tasks and sources are closed
+        assert src.closed and not d._tasks and d.journal is None
     finally:
         busy.close()
 

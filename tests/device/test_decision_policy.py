@@ -72,3 +72,25 @@ def test_policy_order_profile_before_yellow_before_replay() -> None:
     d2 = SiteDecider(SitePolicy())
     assert d2.decide(ok(status="yellow"), t_mono=0).reason is Reason.STATUS_YELLOW
     assert d2.decide(ok(status="green"), t_mono=1).accepted  # yellow was not remembered
+
+
+def test_restored_code_ids_are_replays_until_their_window_ends() -> None:
+    d = SiteDecider(SitePolicy(anti_passback_s=60))
+    # accepted before the restart: 50 s and 10 s ago on this process's monotonic clock
+    assert d.passback.restore([("old", 50.0), ("new", 90.0), ("new", 80.0)]) == 2
+    assert d.decide(ok(code_id="new"), t_mono=100).reason is Reason.REPLAYED
+    assert d.decide(ok(code_id="old"), t_mono=100).reason is Reason.REPLAYED
+    assert d.decide(ok(code_id="old"), t_mono=110.5).accepted  # 60 s after 50
+    assert d.decide(ok(code_id="new"), t_mono=149).reason is Reason.REPLAYED  # the latest
+    assert d.decide(ok(code_id="new"), t_mono=150.5).accepted
+
+
+def test_restore_keeps_the_newest_within_the_bound_and_the_order() -> None:
+    m = PassbackMemory(1e9, max_entries=3)
+    m.remember("live", 8.5)
+    m.restore([(f"c{i}", float(i)) for i in range(10)])
+    assert len(m) == 3
+    assert m.seen_within("c9", 10.0) and m.seen_within("c8", 10.0)
+    assert m.seen_within("live", 10.0) and not m.seen_within("c7", 10.0)
+    m.remember("later", 11.0)  # pruning still drops the oldest first
+    assert len(m) == 3 and not m.seen_within("c8", 11.0) and m.seen_within("live", 11.0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import subprocess
+import sys
 import threading
 import uuid
 from pathlib import Path
@@ -75,7 +77,8 @@ def test_migrations_recorded_and_rerun_safe(jpath: Path) -> None:
     with Journal(jpath, terminal_id="T1") as j:
         names = j.schema_migrations()
         j.record(new_record(1))
-    assert names == ["m001_records", "m002_batches", "m003_events", "m004_events_exported"]
+    assert names == ["m001_records", "m002_batches", "m003_events", "m004_events_exported",
+                     "m005_accepted_by_time"]
     with Journal(jpath, terminal_id="T1") as j:
         assert j.schema_migrations() == names
         assert j.stats().records == 1
@@ -252,6 +255,20 @@ def test_seq_never_repeats_when_the_journal_file_is_deleted(jpath: Path) -> None
         Path(str(jpath) + suffix).unlink(missing_ok=True)
     with Journal(jpath, terminal_id="T1") as j:
         assert j.record(new_record(9)).seq > last
+
+
+def test_opening_an_up_to_date_journal_does_not_import_sqlite_utils(jpath: Path) -> None:
+    # sqlite-utils pulls in numpy, click and pluggy (~0.1-0.2 s of a start, during which
+    # the terminal is blind): only a pending migration may need it.
+    with Journal(jpath, terminal_id="T1") as j:
+        j.record(new_record(1))
+    code = ("import sys; from pathlib import Path; from device.journal import Journal; "
+            f"j = Journal(Path({str(jpath)!r}), terminal_id='T1'); "
+            "assert j.stats().records == 1; j.close(); "
+            "print(sorted(m for m in ('sqlite_utils', 'numpy', 'click') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
 
 
 def test_an_older_journal_is_migrated_and_keeps_its_data(jpath: Path) -> None:

@@ -46,6 +46,44 @@ def test_retention_purges_only_old_uploaded_records(tmp_path: Path) -> None:
     assert [r[0] for r in rows(tmp_path / "j.db", "SELECT seq FROM records ORDER BY id")] == [5, 6]
 
 
+def test_set_aside_records_are_purged_after_their_time_once_the_centre_knows(
+        tmp_path: Path) -> None:
+    # Records the centre refused (set aside) used to stay for ever: never sent, never
+    # purged, and counted in the quota. The rule: kept set_aside_retention_s after being
+    # set aside, and never before the batch_set_aside event has reached the centre.
+    clock = ManualClock(now=1_800_000_000.0)
+    path = tmp_path / "j.db"
+    with Journal(path, terminal_id="T1", clock=clock, retention_s=3600,
+                 set_aside_retention_s=86400, purge_interval_s=60) as j:
+        for i in range(6):
+            j.record(new_record(i))
+        first = j.next_batch(2)
+        assert first is not None
+        j.set_aside_batch(first.batch_id, "HTTP 400: refused")
+        clock.advance(3600)
+        second = j.next_batch(2)
+        assert second is not None
+        j.set_aside_batch(second.batch_id, "HTTP 422: refused")
+        assert j.stats().set_aside == 4
+        clock.advance(86400 - 3600 + 1)  # the first batch is a day old, the second is not
+        assert j.purge() == 0  # the centre has not been told about either batch yet
+        events = j.events()
+        j.mark_events_reported([e["event_id"] for e in events])
+        assert j.purge() == 2
+        st = j.stats()
+        assert (st.records, st.set_aside, st.pending) == (4, 2, 2)
+        clock.advance(3600)
+        # no upload ever acknowledged (a centre refusing everything): the purge still
+        # runs, paced, from set_aside_batch
+        third = j.next_batch(2)
+        assert third is not None
+        j.set_aside_batch(third.batch_id, "HTTP 400")
+        assert j.stats().set_aside == 2 + 2 - 2 and j.stats().records == 4 - 2
+    left = rows(path, "SELECT seq, set_aside FROM records ORDER BY id")
+    assert left == [(5, 1), (6, 1)]  # the third batch stays: its event is unreported
+    assert rows(path, "SELECT count(*) FROM batches WHERE state = 'set_aside'") == [(1,)]
+
+
 def test_quota_purges_uploaded_records_first_oldest_upload_first(tmp_path: Path) -> None:
     clock = ManualClock()
     path = tmp_path / "j.db"

@@ -102,6 +102,85 @@ def test_reset_counts_pending_as_disconnected() -> None:
     assert f.feed(b"NEW1\r\n", 1.0) == [b"NEW1"]
 
 
+def test_after_open_the_bytes_before_a_terminator_are_a_cut_tail() -> None:
+    f = Framer(terminator=b"\r\n", idle_timeout_s=0.1)
+    f.opened(10.0)
+    assert not f.in_sync
+    # within the idle time of the open: the tail of a code cut by the restart
+    assert f.feed(b"XIV0W23NTDEX\r\nHC1:NEXT\r\n", 10.02) == [b"HC1:NEXT"]
+    assert f.in_sync and f.drops == {"partial_at_open": 1}
+
+
+def test_after_open_a_quiet_line_makes_the_next_code_whole() -> None:
+    f = Framer(terminator=b"\r\n", idle_timeout_s=0.1)
+    f.opened(10.0)
+    assert f.tick(10.05) == [] and not f.in_sync
+    assert f.tick(10.11) == [] and f.in_sync  # quiet for the idle time since the open
+    assert f.feed(b"HC1:FRESH\r\n", 10.2) == [b"HC1:FRESH"]
+    f.opened(20.0)
+    assert f.tick(20.4) == [] and f.in_sync  # an empty read after the idle time
+    assert f.feed(b"HC1:LATER\r\n", 20.5) == [b"HC1:LATER"]
+    assert f.drops == {}
+
+
+def test_after_open_bytes_read_late_are_still_a_possible_tail() -> None:
+    # The reader thread was busy right after the open and reads 0.5 s later: the bytes may
+    # have arrived at once (a cut code's tail), so only an empty read proves a quiet line.
+    f = Framer(terminator=b"\r\n", idle_timeout_s=0.1)
+    f.opened(0.0)
+    assert f.feed(b"XIV0W23NTDEX\r\nHC1:NEXT\r\n", 0.5) == [b"HC1:NEXT"]
+    assert f.drops == {"partial_at_open": 1}
+
+
+def test_after_open_idle_framing_drops_the_tail_at_the_gap() -> None:
+    f = Framer(terminator=b"", idle_timeout_s=0.1)
+    f.opened(0.0)
+    assert f.feed(b"TAIL-OF-A-CODE", 0.01) == []
+    assert f.tick(0.2) == [] and f.drops == {"partial_at_open": 1}
+    assert f.feed(b"HC1:WHOLE", 0.5) == []
+    assert f.tick(0.7) == [b"HC1:WHOLE"]
+
+
+def test_after_open_a_terminator_alone_or_an_overlong_tail_ends_the_sync() -> None:
+    f = Framer(terminator=b"\r\n", idle_timeout_s=0.1, max_length=8)
+    f.opened(0.0)
+    assert f.feed(b"\r\nHC1:ONE\r\n", 0.01) == [b"HC1:ONE"]  # just the cut code's CRLF
+    f.opened(1.0)
+    assert f.feed(b"A-VERY-LONG-TAIL\r\nHC1:TWO\r\n", 1.01) == [b"HC1:TWO"]
+    assert f.drops == {"partial_at_open": 1, "too_long": 1}
+
+
+def test_a_disconnect_during_the_sync_counts_the_tail() -> None:
+    f = Framer(terminator=b"\r\n", idle_timeout_s=0.1)
+    f.opened(0.0)
+    f.feed(b"TAIL", 0.01)
+    f.reset("disconnected")
+    assert f.drops == {"partial_at_open": 1} and f.in_sync
+
+
+@settings(max_examples=150, deadline=None)
+@given(codes=st.lists(st.binary(min_size=4, max_size=60).filter(
+           lambda b: b"\r" not in b and b"\n" not in b), min_size=2, max_size=6),
+       cut=st.integers(min_value=0, max_value=10_000))
+def test_a_stream_cut_anywhere_by_an_open_yields_only_whole_codes(codes: list[bytes],
+                                                                 cut: int) -> None:
+    """Whatever byte the open lands on, nothing but whole codes comes out: the partial
+    one (if any) is dropped, and every code after it is read."""
+    stream = b"".join(c + b"\r\n" for c in codes)
+    at = cut % len(stream)
+    f = Framer(terminator=b"\r\n", max_length=100, idle_timeout_s=0.1)
+    f.opened(0.0)
+    got = f.feed(stream[at:], 0.001)
+    rest = stream[at:]
+    # the codes that began after the cut; one that begins right at the open cannot be
+    # told from a tail: it is dropped too
+    assert got == rest.split(b"\r\n")[1:-1]
+    if b"\r\n" in rest:
+        assert f.drops == {"partial_at_open": 1} and f.in_sync
+    else:  # the cut left only the LF of a CRLF: still waiting for a boundary
+        assert f.drops == {} and f.pending == len(rest) and not f.in_sync
+
+
 codes = st.lists(
     st.binary(min_size=4, max_size=60).filter(lambda b: b"\r\n" not in b and not b.endswith(b"\r")),
     min_size=1,

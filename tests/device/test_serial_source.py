@@ -15,7 +15,7 @@ from device.sources.config import SerialSourceConfig
 from device.sources.factory import build_source
 from device.sources.serial_source import SerialSource
 from sim.serial_pty import SimSerialReader
-from tests.device.sources_util import Collector, wait_for
+from tests.device.sources_util import Collector, listening, wait_for
 
 IDLE = 0.1
 
@@ -36,7 +36,7 @@ def run(
         col = Collector(source)
         col.start()
         try:
-            await wait_for(lambda: source.status()["connected"], 5, "serial port open")
+            await wait_for(lambda: listening(source), 5, "serial port open")
             await asyncio.wait_for(scenario(reader, col), 30)
         finally:
             await col.stop()
@@ -161,7 +161,7 @@ def test_unplug_and_replug_reopens_without_restart() -> None:
         await wait_for(lambda: not src.status()["connected"], 5, "disconnect noticed")
         await asyncio.sleep(0.3)  # a few failed reopen attempts while unplugged
         r.replug()
-        await wait_for(lambda: src.status()["connected"], 10, "reopened")
+        await wait_for(lambda: listening(src), 10, "reopened")
         r.send(b"HC1:AFTER-REPLUG")
         assert await col.wait_count(2) == [b"HC1:BEFORE-UNPLUG", b"HC1:AFTER-REPLUG"]
 
@@ -184,7 +184,7 @@ def test_reader_missing_at_start_is_opened_when_plugged_in() -> None:
             await wait_for(lambda: source.status()["open_failures"] >= 1, 5, "open failure")
             assert not source.status()["connected"]
             reader.replug()
-            await wait_for(lambda: source.status()["connected"], 10, "opened")
+            await wait_for(lambda: listening(source), 10, "opened")
             reader.send(b"HC1:LATE-READER")
             assert await col.wait_count(1) == [b"HC1:LATE-READER"]
         finally:
@@ -223,3 +223,63 @@ def test_close_is_prompt_while_idle() -> None:
 def test_bad_config_is_refused(bad: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         SerialSourceConfig(port="/dev/ttyACM0", **bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("how", ["restart", "replug"])
+def test_a_code_cut_by_a_restart_or_replug_is_dropped_not_decided(how: str) -> None:
+    # The reader is sending a code when the daemon restarts (a new process opens the port)
+    # or the cable is replugged: pyserial clears the input buffer on open, so the code's
+    # tail arrives first. Before the fix it was decided (deny / unknown_format: a red X
+    # for a person whose code was fine); now it is dropped with a counted reason, and the
+    # next whole code is read.
+    reader = SimSerialReader()
+    cut = b"HC1:" + b"6BFOXN*TS0BI$ZD4N9:9S6RCVN5+O30K3" * 6
+    # generous: the tail must land within idle_timeout_s of the open even when loaded
+    cfg = SerialSourceConfig(port=reader.path, idle_timeout_s=1.0, reopen_backoff_s=0.05)
+
+    async def main() -> tuple[list[bytes], dict[str, Any]]:
+        first = SerialSource(cfg)
+        col = Collector(first)
+        col.start()
+        await wait_for(lambda: listening(first), 5, "open")
+        reader.send(b"HC1:BEFORE")
+        assert await col.wait_count(1) == [b"HC1:BEFORE"]
+        if how == "restart":
+            await col.stop()  # the daemon stops ...
+            reader.write(cut[:80])  # ... while the reader sends a code
+            src = SerialSource(cfg)  # the new daemon
+            col = Collector(src)
+            col.start()
+        else:
+            src = first
+            reader.write(cut[:80])
+            await asyncio.sleep(0.05)
+            reader.unplug()  # the cable is pulled mid-code ...
+            await wait_for(lambda: not src.status()["connected"], 5, "unplug noticed")
+            reader.replug()  # ... and put back
+        await wait_for(lambda: src.status()["connected"], 10, "opened")
+        reader.write(cut[80:] + b"\r\n")  # the rest of the cut code
+        reader.send(b"HC1:NEXT-WHOLE-CODE")
+        await col.wait_count(1 if how == "restart" else 2)
+        await asyncio.sleep(0.2)
+        await col.stop()
+        return col.payloads, src.status()
+
+    try:
+        got, st = asyncio.run(main())
+    finally:
+        reader.close()
+    assert got[-1] == b"HC1:NEXT-WHOLE-CODE" and got.count(b"HC1:NEXT-WHOLE-CODE") == 1
+    assert not any(p.endswith(cut[80:]) for p in got)  # the tail never became a scan
+    assert st["drops"].get("partial_at_open") == 1 and st["in_sync"]
+
+
+def test_a_code_sent_after_a_quiet_gap_at_open_is_read() -> None:
+    # the other side of the rule: a fresh code on an idle line is a code
+    async def scenario(r: SimSerialReader, col: Collector) -> None:
+        await asyncio.sleep(IDLE * 3)
+        r.send(b"HC1:FRESH-CODE")
+        assert await col.wait_count(1) == [b"HC1:FRESH-CODE"]
+
+    src = run("crlf", scenario)
+    assert src.status()["drops"] == {}

@@ -20,7 +20,7 @@ from device.sources.factory import Multiplexer, build_source
 from sim.camera import SimCamera, SimCameraControl
 from sim.scenes import SceneSpec, render_scene
 from sim.serial_pty import SimSerialReader
-from tests.device.sources_util import Collector, wait_for
+from tests.device.sources_util import Collector, listening, wait_for
 
 STALL = 0.4
 
@@ -179,7 +179,7 @@ def test_a_stalled_camera_does_not_stop_other_sources() -> None:
         task = asyncio.create_task(consume())
         try:
             await wait_for(lambda: b"HC1:CAM" in got, 5, "camera scan")
-            await wait_for(lambda: serial_src.status()["connected"], 5, "serial open")
+            await wait_for(lambda: listening(serial_src), 5, "serial open")
             control.stall()
             await wait_for(lambda: cam.status()["stalled"], 5, "camera stalled")
             reader.send(b"HC1:SERIAL-WHILE-CAMERA-STALLED")

@@ -10,7 +10,7 @@ from device.sources.config import KeyboardSourceConfig
 from device.sources.factory import build_source
 from device.sources.keyboard_wedge import KeyboardWedgeSource, KeyTranslator
 from sim.keyboard_wedge import SimKeyboardWedge
-from tests.device.sources_util import Collector, wait_for
+from tests.device.sources_util import Collector, listening, wait_for
 
 CODE = "HC1:6BFOXN*TS0BI$ZD4N9:9S6RCVN5+O30K3/XIV0W23NTDEX"
 
@@ -24,7 +24,7 @@ def run(scenario: Callable[[SimKeyboardWedge, Collector], Awaitable[None]]) -> K
         col = Collector(source)
         col.start()
         try:
-            await wait_for(lambda: source.status()["connected"], 5, "reader open")
+            await wait_for(lambda: listening(source), 5, "reader open")
             await asyncio.wait_for(scenario(sim, col), 20)
         finally:
             await col.stop()
@@ -68,12 +68,38 @@ def test_unplug_and_replug() -> None:
         sim.unplug()
         await wait_for(lambda: not src.status()["connected"], 5, "disconnect noticed")
         sim.replug()
-        await wait_for(lambda: src.status()["connected"], 10, "reopened")
+        await wait_for(lambda: listening(src), 10, "reopened")
         sim.type("HC1:AFTER")
         assert await col.wait_count(2) == [b"HC1:BEFORE", b"HC1:AFTER"]
 
     src = run(scenario)
     assert src.status()["disconnects"] == 1 and src.status()["reopens"] >= 1
+
+
+def test_a_code_typed_across_a_reopen_is_dropped_not_decided() -> None:
+    # The keyboard wedge shares the framer: the tail of a code typed while the node was
+    # reopened (a restart, a replug) is dropped, the next code is read.
+    sim = SimKeyboardWedge()
+
+    async def main() -> tuple[list[bytes], dict[str, object]]:
+        cfg = KeyboardSourceConfig(device=sim.path, idle_timeout_s=1.0)
+        src = build_source(cfg)
+        col = Collector(src)
+        col.start()
+        await wait_for(lambda: src.status()["connected"], 5, "reader open")
+        sim.type(CODE[20:])  # the tail of a code the reader began before the open
+        sim.type("HC1:NEXT")
+        await col.wait_count(1)
+        await asyncio.sleep(0.2)
+        await col.stop()
+        return col.payloads, src.status()
+
+    try:
+        got, st = asyncio.run(main())
+    finally:
+        sim.close()
+    assert got == [b"HC1:NEXT"]
+    assert st["drops"] == {"partial_at_open": 1}
 
 
 def test_translator_counts_keys_without_a_character() -> None:

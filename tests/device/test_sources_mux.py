@@ -11,7 +11,7 @@ from device.sources.base import Scan
 from device.sources.config import SerialSourceConfig
 from device.sources.factory import Multiplexer, build_source
 from sim.serial_pty import SimSerialReader
-from tests.device.sources_util import wait_for
+from tests.device.sources_util import listening, wait_for
 
 
 class Broken:
@@ -55,7 +55,7 @@ def test_two_real_serial_readers_and_a_broken_source() -> None:
 
             task = asyncio.create_task(consume())
             try:
-                await wait_for(lambda: s1.status()["connected"] and s2.status()["connected"],
+                await wait_for(lambda: listening(s1) and listening(s2),
                                5, "both readers open")
                 r1.send(b"HC1:FROM-LEFT")
                 r2.send(b"HC1:FROM-RIGHT", suffix="lf")

@@ -13,7 +13,7 @@ from device.sources.factory import build_source
 from device.sources.keyboard_wedge import KeyboardWedgeSource, KeyTranslator
 from device.sources.reconnect import LOG_EVERY, ReaderHealth, Reconnector
 from sim.keyboard_wedge import SimKeyboardWedge
-from tests.device.sources_util import Collector, wait_for
+from tests.device.sources_util import Collector, listening, wait_for
 
 
 class RecordingStop(threading.Event):
@@ -153,10 +153,11 @@ def test_keyboard_reader_survives_an_unexpected_error() -> None:
         col = Collector(source)
         col.start()
         try:
-            await wait_for(lambda: source.status()["connected"], 5, "reader open")
+            await wait_for(lambda: listening(source), 5, "reader open")
             sim.type("HC1:LOST")
             await wait_for(lambda: source.status()["disconnects"] == 1, 5, "the error seen")
-            await wait_for(lambda: source.status()["connected"], 5, "reopened")
+            await wait_for(lambda: source.status()["reopens"] == 1 and listening(source), 5,
+                           "reopened")
             sim.type("HC1:AFTER")
             assert await col.wait_count(1) == [b"HC1:AFTER"]
             return source.status()

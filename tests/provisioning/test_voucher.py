@@ -69,8 +69,9 @@ async def test_voucher_through_the_serial_reader(tmp_path: Path, pki: Pki,
         assert "terminal_not_enrolled" in health["warnings"]
         uri = parse_enrolment_uri(view["uri"])
         assert uri.terminal_id == "t-qr" and uri.key_fingerprint == d.identity.key_fp
-        await until(lambda: d.mux.status() and all(
-            s.get("connected") for s in d.mux.status().values()), 10, "reader connected")
+        await until(lambda: d.mux.status() and all(  # open and in sync: a code is read whole
+            s.get("connected") and s.get("in_sync", True) for s in d.mux.status().values()),
+            10, "reader connected")
 
         # Before enrolment a code is denied (no trust list), and journaled.
         code = pki.keys.issuer().mint("green")

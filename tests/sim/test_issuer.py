@@ -126,3 +126,20 @@ def test_cli_issue_errors(tmp_path: Path) -> None:
     run("sim", "keys", str(tmp_path / "k"))
     r = run("sim", "issue", "--keys", str(tmp_path / "k"), "--valid", "soon")
     assert r.returncode == 2 and "duration" in r.stderr
+
+
+def test_cli_issue_count_mints_many_distinct_codes_in_one_process(tmp_path: Path) -> None:
+    keys_dir = tmp_path / "k"
+    run("sim", "keys", str(keys_dir))
+    r = run("sim", "issue", "--keys", str(keys_dir), "--count", "200", "--status", "yellow")
+    assert r.returncode == 0, r.stderr
+    payloads = r.stdout.splitlines()  # base45 has spaces: one code per line
+    assert len(payloads) == 200 and all(p.startswith("SG1:") for p in payloads)
+    ver = Verifier(DemoKeys.open(keys_dir).load_trust_list())
+    verdicts = [ver.verify(p) for p in payloads]
+    assert {v.status for v in verdicts} == {"yellow"} and all(v.profile for v in verdicts)
+    assert len({v.code_id for v in verdicts}) == 200  # each its own code id
+    for bad in (["--count", "0"], ["--count", "2", "--png", str(tmp_path / "x.png")],
+                ["--count", "2", "--code-id", "ab" * 16]):
+        r = run("sim", "issue", "--keys", str(keys_dir), *bad)
+        assert r.returncode == 2 and "scangate sim issue: error:" in r.stderr, bad

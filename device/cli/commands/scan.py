@@ -100,7 +100,9 @@ async def _watch(source: Any, stop: asyncio.Event) -> None:
     was: bool | None = None
     while not stop.is_set():
         st = source.status()
-        now = bool(st.get("connected"))
+        # reading = open and in sync (just after an open, a reader's first bytes are taken
+        # for the tail of a cut code and dropped: docs/scan-inputs.md)
+        now = bool(st.get("connected")) and bool(st.get("in_sync", True))
         if now != was:
             if now:
                 print(f"scangate scan: {source.name} reading", file=sys.stderr)

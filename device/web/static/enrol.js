@@ -12,7 +12,9 @@
   };
   var panel = document.createElement("section");
   panel.id = "enrol";
-  panel.setAttribute("style", "position:absolute;top:.6em;left:.6em;z-index:5;max-width:42vw;" +
+  // Placed in the screen's side column (index.html): never over a verdict, the warnings
+  // or the status bar.
+  panel.setAttribute("style", "max-width:42vw;box-sizing:border-box;" +
     "background:#3e2723;color:#ffccbc;border-radius:.3em;padding:.5em .7em;font-size:3vmin;" +
     "display:none");
   panel.innerHTML = '<div id="enrol-title" style="font-weight:800;color:#ff8a80"></div>' +
@@ -20,7 +22,7 @@
     'style="display:none;width:28vmin;height:28vmin;margin-top:.4em;background:#fff">' +
     '<div id="enrol-fp" style="font-family:monospace;font-size:2.6vmin"></div>' +
     '<div id="enrol-msg" style="margin-top:.3em"></div>';
-  document.body.appendChild(panel);
+  (document.getElementById("side") || document.body).appendChild(panel);
   var lastUri = null;
   function show(st) {
     var t = TEXT[st.state];

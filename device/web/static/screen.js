@@ -1,4 +1,6 @@
 // scangate staff screen: verdicts and status are PUSHED over Server-Sent Events.
+// Layout (index.html, screen.css): warnings, then the verdict or the ready prompt, then
+// the status bar, in rows that never overlap.
 "use strict";
 (function () {
   var displayS = 4, hideTimer = null;
@@ -23,8 +25,12 @@
     var el = $("verdict"), ok = v.decision === "accept";
     el.className = "verdict " + (ok ? "accept" : "deny");
     $("v-mark").textContent = ok ? "✓" : "✗";
-    $("v-zh").textContent = v.message_zh || "";
-    $("v-en").textContent = v.message_en || "";
+    // The decision first (Chinese, then English), then why: a denial's reason. An
+    // accepted code's reason is "valid", which the headline already says.
+    $("v-head-zh").textContent = ok ? "通过" : "拒绝";
+    $("v-head-en").textContent = ok ? "PASS" : "DENIED";
+    $("v-zh").textContent = ok ? "" : (v.message_zh || "");
+    $("v-en").textContent = ok ? "" : (v.message_en || "");
     var meta = [];
     if (v.profile) meta.push(v.profile === "eu-dcc" ? "EU DCC" : "健康码 scangate");
     if (v.cert_type) meta.push({ v: "疫苗 vaccination", t: "检测 test", r: "康复 recovery" }[v.cert_type] || v.cert_type);
@@ -35,8 +41,12 @@
     var shownAt = performance.timeOrigin + performance.now();
     window.__scangate.shown.push({ seq: v.seq, t_decision_ms: v.t_decision_ms, shown_ms: shownAt,
       decision: v.decision, reason: v.reason });
+    $("ready").hidden = true;
     if (hideTimer) clearTimeout(hideTimer);
-    hideTimer = setTimeout(function () { el.className = "verdict hidden"; }, displayS * 1000);
+    hideTimer = setTimeout(function () {
+      el.className = "verdict hidden";
+      $("ready").hidden = false;
+    }, displayS * 1000);
   }
 
   function showStatus(s) {
@@ -80,14 +90,14 @@
     es.addEventListener("hello", function (e) {
       var h = JSON.parse(e.data);
       displayS = h.display_s || displayS;
-      set("conn", "", "conn");
+      set("conn", "", "item conn");
       if (h.status) showStatus(h.status);
       var last = h.last_verdict;  // a page (re)loaded while a verdict is still on show
       if (last && Date.now() - last.t_decision_ms < displayS * 1000) showVerdict(last);
     });
     es.addEventListener("verdict", function (e) { showVerdict(JSON.parse(e.data)); });
     es.addEventListener("status", function (e) { showStatus(JSON.parse(e.data)); });
-    es.onerror = function () { set("conn", "与终端断开 disconnected", "conn bad"); };
+    es.onerror = function () { set("conn", "与终端断开 disconnected", "item conn bad"); };
   }
   connect();
 })();
