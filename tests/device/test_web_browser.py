@@ -257,3 +257,46 @@ def test_a_reloaded_page_shows_the_verdict_still_on_display(daemon: tuple, page:
                            timeout=5_000)
     assert page.locator("#verdict").get_attribute("class") == "verdict deny"
     assert page.inner_text("#v-en") == "Red status"
+
+
+#: The three rows with and without a warning, with the ready prompt or a verdict on show.
+ROWS = """() => {
+  var w = document.getElementById("warn"), v = document.getElementById("verdict"),
+      ready = document.getElementById("ready"), st = document.getElementById("status");
+  var saved = [w.className, w.textContent, v.className, ready.hidden];
+  var out = [];
+  [true, false].forEach(function (warning) {
+    [false, true].forEach(function (verdict) {
+      w.className = warning ? "warnbox" : "warnbox hidden";
+      w.textContent = warning ? "扫码设备断开 · SCANNER DISCONNECTED" : "";
+      v.className = verdict ? "verdict deny" : "verdict hidden";
+      ready.hidden = verdict;
+      var shown = (verdict ? v : ready).getBoundingClientRect();
+      var s = st.getBoundingClientRect(), wr = w.getBoundingClientRect();
+      out.push({warning: warning, verdict: verdict,
+                middle_tall: shown.height >= innerHeight * 0.5,
+                status_at_bottom: Math.abs(s.bottom - innerHeight) < 1 &&
+                                  s.height < innerHeight * 0.25,
+                middle_between: shown.top >= (warning ? wr.bottom : 0) - 0.5 &&
+                                shown.bottom <= s.top + 0.5});
+    });
+  });
+  w.className = saved[0]; w.textContent = saved[1]; v.className = saved[2];
+  ready.hidden = saved[3];
+  return out;
+}"""
+
+
+def test_the_rows_hold_with_and_without_a_warning(daemon: tuple, browser: Any) -> None:
+    """A healthy terminal shows no warning: the middle row must still fill the screen and
+    the status bar stay at the bottom (a hidden warning box once let the status bar take
+    the whole screen; every other test here has a warning on show)."""
+    for viewport in (SCREEN, {"width": 1024, "height": 600}, {"width": 480, "height": 800}):
+        pg = open_page(browser, daemon[3], viewport)
+        try:
+            rows = pg.evaluate(ROWS)
+        finally:
+            pg.close()
+        bad = [r for r in rows if not (r["middle_tall"] and r["status_at_bottom"]
+                                       and r["middle_between"])]
+        assert bad == [], (viewport, bad)
