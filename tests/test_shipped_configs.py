@@ -249,7 +249,7 @@ def test_sim_toml_recipe_works_as_written(tmp_path: Path) -> None:
         while "ok" not in reasons and time.monotonic() < end:
             reasons.append(daemon.next_event("decision", timeout=60)["reason"])
         assert "ok" in reasons, reasons  # real codes, verified against the installed list
-        db = tmp_path / "run" / "central.db"
+        db = tmp_path / "run" / "cam" / "central.db"
         end = time.monotonic() + 30
         while _records(db) < 1:
             assert time.monotonic() < end, f"nothing uploaded: {daemon.stderr[-5:]}"

@@ -53,6 +53,13 @@ def effective_uplink(terminal_id: str, options: Mapping[str, Any] | None,
                 f"identity.dir = {str(identity.dir)!r}: enrolled as terminal "
                 f"{enrolment.terminal_id!r}, but terminal_id = {terminal_id!r}; fix "
                 "terminal_id or re-enrol (scangate provision enroll)")
+        configured = kw.get("base_url")
+        if configured is not None and configured.rstrip("/") != enrolment.central_url.rstrip("/"):
+            raise ConfigError(
+                f"uplink.base_url = {configured!r}, but this terminal is enrolled at "
+                f"{enrolment.central_url} (identity in {identity.dir}); remove "
+                "uplink.base_url to use the enrolled centre, or enrol at the other centre "
+                "(scangate provision enroll / replace)")
         filled = {"base_url": enrolment.central_url, "ca_file": enrolment.ca_path,
                   "client_cert": enrolment.cert_path, "client_key": enrolment.key_path}
         for key in FROM_IDENTITY:

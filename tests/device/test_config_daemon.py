@@ -59,8 +59,8 @@ def test_sim_example_loads_with_paths_relative_to_the_file() -> None:
     cfg = load_config(SIM)
     assert cfg.gate.pin_factory == "mock"
     assert cfg.sources[0].config.backend == "sim"
-    assert cfg.trust.root_key == REPO / "run" / "keys" / "root.pub.pem"
-    assert cfg.journal.path == REPO / "run" / "state" / "journal.db"
+    assert cfg.trust.root_key == REPO / "run" / "cam" / "keys" / "root.pub.pem"
+    assert cfg.journal.path == REPO / "run" / "cam" / "state" / "journal.db"
     assert cfg.uplink is not None and cfg.uplink.base_url.startswith("http://127.0.0.1")
 
 
@@ -202,9 +202,9 @@ def test_sim_example_runs_the_daemon(tmp_path: Path, monkeypatch: pytest.MonkeyP
     from sim.keys import make_demo_keys
 
     (tmp_path / "configs").mkdir()
-    keys = make_demo_keys(tmp_path / "run" / "keys")
-    (tmp_path / "run" / "state").mkdir(mode=0o700)
-    TrustStore(tmp_path / "run" / "state" / "trust-list.cose",
+    keys = make_demo_keys(tmp_path / "run" / "cam" / "keys")
+    (tmp_path / "run" / "cam" / "state").mkdir(mode=0o700)
+    TrustStore(tmp_path / "run" / "cam" / "state" / "trust-list.cose",
                load_root_key(keys.root_public)).install(keys.trust_list.read_bytes())
     text = SIM.read_text().replace("port = 8080", "port = 0")
     text = text.replace('base_url = "http://127.0.0.1:8300"', 'base_url = "http://127.0.0.1:9"')
