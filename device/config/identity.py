@@ -54,12 +54,15 @@ def effective_uplink(terminal_id: str, options: Mapping[str, Any] | None,
                 f"{enrolment.terminal_id!r}, but terminal_id = {terminal_id!r}; fix "
                 "terminal_id or re-enrol (scangate provision enroll)")
         configured = kw.get("base_url")
-        if configured is not None and configured.rstrip("/") != enrolment.central_url.rstrip("/"):
+        if (configured is not None and configured.rstrip("/") != enrolment.central_url.rstrip("/")
+                and not configured.lower().startswith("https://")):
+            # A configured https URL may override the enrolled one (the centre moved; same
+            # CA pin and certificate; config check warns). Plain http never pairs with it.
             raise ConfigError(
-                f"uplink.base_url = {configured!r}, but this terminal is enrolled at "
-                f"{enrolment.central_url} (identity in {identity.dir}); remove "
-                "uplink.base_url to use the enrolled centre, or enrol at the other centre "
-                "(scangate provision enroll / replace)")
+                f"uplink.base_url = {configured!r}: this terminal is enrolled for mutual TLS "
+                f"with {enrolment.central_url} (identity in {identity.dir}); plain http would "
+                "send its records in the clear: remove uplink.base_url to use the enrolled "
+                "centre, or give the centre's https:// URL")
         filled = {"base_url": enrolment.central_url, "ca_file": enrolment.ca_path,
                   "client_cert": enrolment.cert_path, "client_key": enrolment.key_path}
         for key in FROM_IDENTITY:

@@ -240,6 +240,16 @@ def _uplink(cfg: DaemonConfig, pre: Preflight) -> None:
     _as_config_error("uplink", None, lambda: CentralClient(cfg.uplink, clock=SystemClock()))
     pre.checked.append(f"uplink: {cfg.uplink.base_url}"
                        + (f" (CA {cfg.uplink.ca_file})" if cfg.uplink.ca_file else ""))
+    if cfg.identity is not None:
+        from device.identity import IdentityStore
+
+        enrolment = IdentityStore(cfg.identity.dir).load()
+        enrolled = enrolment.central_url.rstrip("/") if enrolment is not None else None
+        if enrolled is not None and cfg.uplink.base_url.rstrip("/") != enrolled:
+            pre.warnings.append(
+                f"uplink.base_url = {cfg.uplink.base_url!r} overrides the centre this terminal "
+                f"enrolled at ({enrolled}), with the same CA pin and certificate; remove it "
+                "unless the centre has moved")
 
 
 def preflight(cfg: DaemonConfig, *, dry_run: bool = False, pin_factory: Any = None,

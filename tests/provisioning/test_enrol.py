@@ -72,13 +72,18 @@ def test_enrol_from_the_cli_then_upload_over_mutual_tls(
     rc, out, _ = cli(capsys, "provision", "status", "--config", str(config), "--online")
     assert rc == 0 and "enrolled at gate gate-7" in out and "t-1 / gate gate-7 / active" in out
 
-    # A configured base_url naming another centre is refused with what to do; the
-    # enrolled identity's CA and certificate are never paired with a foreign URL.
-    other = '[uplink]\nbase_url = "https://other.example:8443"'
-    config.write_text(config.read_text().replace("[uplink]", other))
+    # A configured https base_url overrides the enrolled one (the centre moved), with a
+    # warning; a plain http one is refused: the identity never pairs with the clear.
+    plain = config.read_text()
+    config.write_text(plain.replace("[uplink]", '[uplink]\nbase_url = "https://127.0.0.2:9"'))
+    rc, out, err = cli(capsys, "config", "check", str(config))
+    assert rc == 0, err
+    assert "overrides the centre this terminal enrolled at (" + centre.url in out + err
+    config.write_text(plain.replace("[uplink]", '[uplink]\nbase_url = "http://127.0.0.1:9"\n'
+                                                'allow_insecure_http = true'))
     rc, _, err = cli(capsys, "config", "check", str(config))
     assert rc == 2 and err.count("\n") == 1
-    assert "enrolled at " + centre.url in err and "remove uplink.base_url" in err
+    assert "plain http would send its records in the clear" in err
 
 
 def test_v1_endpoints_want_a_certificate_of_this_ca(tmp_path: Path, pki: Pki,
