@@ -18,6 +18,8 @@ from typing import Any
 
 ENDPOINTS = ("upload", "heartbeat", "trust-list", "verify")
 STALL_S = 1.0
+#: "After the recovery" means this many virtual seconds after it (one backoff cap).
+RECOVERY_WINDOW_S = 300
 
 
 def _zeros(n: int, typecode: str = "l") -> array[Any]:
@@ -149,7 +151,8 @@ def summarise(r: FleetResult, *, outages: list[tuple[float, float]],
     peak = max(total) if total else 0
     after = None
     if recovery_s is not None:
-        after = max(total[int(recovery_s):], default=0)
+        lo = int(recovery_s)
+        after = max(total[lo:lo + RECOVERY_WINDOW_S], default=0)
     decided_records = sum(r.decided)
     stored = sum(r.stored)
     unique = c.get("unique_batches", 0)

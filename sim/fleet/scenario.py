@@ -119,7 +119,7 @@ class Centre:
 class Naive:
     retry_interval_s: float = 5.0
     timeout_s: float = 10.0
-    batch_size: int = 500
+    batch_size: int = 1  # one record per request: no batching (that is scangate's)
     heartbeat_interval_s: float = 60.0
     trust_poll_interval_s: float = 300.0
     online_timeout_s: float = 5.0
@@ -328,7 +328,7 @@ def _centre(t: Table, day: Day) -> Centre:
 def _naive(t: Table) -> Naive:
     out = Naive(retry_interval_s=t.num("retry_interval_s", 5.0, lo=0.01, hi=86_400),
                 timeout_s=t.num("timeout_s", 10.0, lo=0.01, hi=3600),
-                batch_size=t.int_("batch_size", 500, lo=1, hi=100_000),
+                batch_size=t.int_("batch_size", 1, lo=1, hi=100_000),
                 heartbeat_interval_s=t.num("heartbeat_interval_s", 60.0, lo=0.01, hi=86_400),
                 trust_poll_interval_s=t.num("trust_poll_interval_s", 300.0, lo=0.01,
                                             hi=86_400),
