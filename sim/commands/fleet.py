@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from sim.cli import run_guarded
 from sim.errors import SimError
@@ -123,10 +124,10 @@ def _check_matplotlib() -> None:
         raise SimError("--report needs matplotlib: pip install 'scangate[fleet]'") from None
 
 
-def headline(data: dict[str, object]) -> str:
+def headline(d: dict[str, Any]) -> str:
+    """The headline table and the goals of one run's report, as printed."""
     from sim.fleet import report as rep
 
-    d: dict = data  # type: ignore[type-arg]
     names = [n for n in rep.FLEETS if n in d["fleets"]]
     lines = [f"scenario {d['scenario']}: {d['terminals']:,} terminals, seed {d['seed']}, "
              f"{d['load']['scans']:,} scans, centre {d['centre']['capacity_rps']:,.1f} req/s; "

@@ -9,10 +9,11 @@ The gate latency reported is the virtual wait (the centre's queue and timeouts).
 
 ``naive_retry``: decides locally with the real ``Verifier`` and ``SiteDecider`` (its
 gate latency is measured, as for scangate), keeps the records in memory and forwards
-them: every ``retry_interval_s`` exactly (no jitter, no backoff) it posts up to
-``batch_size`` records and, when they are acknowledged, the next ones at once. It
+them: every ``retry_interval_s`` exactly (no jitter, no backoff) it sends everything
+pending, one request per record (``batch_size`` 1), ``max_in_flight`` requests at a
+time (an HTTP client's connection pool); what failed waits for the next tick. It
 ignores ``Retry-After`` and has no idempotency key and no record ids the centre could
-de-duplicate on: a batch whose answer was lost is stored again (``duplicates``).
+de-duplicate on: a request whose answer was lost is stored again (``duplicates``).
 Heartbeat and trust-list polls run on fixed intervals from boot, without jitter.
 
 Both are models of other designs, not scangate code; they share the centre model,
@@ -22,9 +23,10 @@ the arrivals, the codes and the site policy with the scangate fleet.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
-from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from device.decide import SiteDecider
@@ -52,11 +54,9 @@ class _Periodic:
         while True:
             t += n.heartbeat_interval_s
             await asyncio.sleep(max(0.0, t - loop.time()))
-            try:
+            with contextlib.suppress(CentreFailure):
                 await self.centre.exchange(Request("heartbeat", _ok), connect_timeout=n.timeout_s,
                                            read_timeout=n.timeout_s)
-            except CentreFailure:
-                pass
 
 
 def _ok(now: float) -> Answer:
@@ -68,7 +68,7 @@ class _RetryTerminal:
     index: int
     verifier: Verifier
     decider: SiteDecider
-    queue: deque[tuple[int, float]] = field(default_factory=deque)  # (record no., t decided)
+    queue: dict[int, float] = field(default_factory=dict)  # record no. -> t decided
     trust_version: int = 1
     wake: asyncio.Event = field(default_factory=asyncio.Event)  # a record was queued
 
@@ -101,7 +101,7 @@ class NaiveRetryFleet:
         t0 = time.perf_counter()
         verdict = term.verifier.verify(payload, at=ctx.epoch + now)
         final = term.decider.decide(verdict, t_mono=now)
-        term.queue.append((self.next_record, now))
+        term.queue[self.next_record] = now
         ms = (time.perf_counter() - t0) * 1000.0
         term.wake.set()
         self.next_record += 1
@@ -154,31 +154,46 @@ class NaiveRetryFleet:
                        cost=1.0 + self.ctx.scenario.centre.record_cost * len(batch))
 
     async def _forward(self, term: _RetryTerminal, boot: float) -> None:
+        """Every ``retry_interval_s`` from boot, send everything pending, one request per
+        ``batch_size`` records, ``max_in_flight`` at a time; what failed waits for the
+        next tick. (Ticks that find nothing pending do nothing, so the loop sleeps
+        through them until a record is queued.)"""
         loop = self.ctx.loop
         n = self.ctx.scenario.naive
+        tick = boot
         await asyncio.sleep(max(0.0, boot - loop.time()))
         while True:
             if term.queue:
-                batch = [term.queue[k] for k in range(min(n.batch_size, len(term.queue)))]
-                try:
-                    answer = await self.centre.exchange(
-                        self._upload(batch, (batch[0][0], len(batch))),
-                        connect_timeout=n.timeout_s, read_timeout=n.timeout_s)
-                except CentreFailure:
-                    answer = None
-                if answer is not None and answer.status == 200:
-                    for _ in batch:
-                        term.queue.popleft()
-                    continue  # the next batch at once
-                await asyncio.sleep(n.retry_interval_s)
+                items = list(term.queue.items())
+                chunks = iter([items[k:k + n.batch_size]
+                               for k in range(0, len(items), n.batch_size)])
+                senders = min(n.max_in_flight, math.ceil(len(items) / n.batch_size))
+                await asyncio.gather(*(self._sender(term, chunks) for _ in range(senders)))
+            now = loop.time()
+            tick += n.retry_interval_s
+            if tick < now:  # the tick's work overran: the next tick on the grid
+                tick += math.ceil((now - tick) / n.retry_interval_s) * n.retry_interval_s
+            if not term.queue:
+                term.wake.clear()
+                await term.wake.wait()
+                if loop.time() > tick:
+                    tick += math.ceil((loop.time() - tick) / n.retry_interval_s
+                                      - 1e-9) * n.retry_interval_s
+            await asyncio.sleep(max(0.0, tick - loop.time()))
+
+    async def _sender(self, term: _RetryTerminal,
+                      chunks: Iterator[list[tuple[int, float]]]) -> None:
+        n = self.ctx.scenario.naive
+        for batch in chunks:
+            try:
+                answer = await self.centre.exchange(
+                    self._upload(batch, (batch[0][0], len(batch))),
+                    connect_timeout=n.timeout_s, read_timeout=n.timeout_s)
+            except CentreFailure:
                 continue
-            # Empty: the forwarder looks every retry_interval_s. Looks at an empty queue do
-            # nothing, so sleep through them to the first look after the next record.
-            last = loop.time()
-            term.wake.clear()
-            await term.wake.wait()
-            ticks = max(1, math.ceil((loop.time() - last) / n.retry_interval_s - 1e-9))
-            await asyncio.sleep(max(0.0, last + ticks * n.retry_interval_s - loop.time()))
+            if answer.status == 200:
+                for rid, _t in batch:
+                    term.queue.pop(rid, None)
 
     async def _trust(self, term: _RetryTerminal, boot: float) -> None:
         loop = self.ctx.loop

@@ -152,7 +152,7 @@ class CentreModel:
     def busy(self) -> Answer:
         ra = self.spec.retry_after_s
         return Answer(503, b'{"error":"overloaded"}',
-                      {"Retry-After": str(int(math.ceil(ra)))} if ra > 0 else {})
+                      {"Retry-After": str(math.ceil(ra))} if ra > 0 else {})
 
     def _complete(self, req: Request, future: asyncio.Future[Answer] | None) -> None:
         now = self.loop.time()

@@ -18,8 +18,9 @@ from typing import Any
 
 ENDPOINTS = ("upload", "heartbeat", "trust-list", "verify")
 STALL_S = 1.0
-#: "After the recovery" means this many virtual seconds after it (one backoff cap).
-RECOVERY_WINDOW_S = 300
+#: "After the recovery" means the first minute after it: when a centre that has just
+#: come back is most fragile, and when a naive retry wave hits.
+RECOVERY_WINDOW_S = 60
 
 
 def _zeros(n: int, typecode: str = "l") -> array[Any]:
@@ -33,7 +34,7 @@ class FleetRecorder:
         self.decided_pre = 0  # records decided before the recovery
         self.stored_pre = 0  # ... and stored at the centre
         self.last_pre_store_t: float | None = None
-        self.n = int(math.ceil(total_s)) + 2
+        self.n = math.ceil(total_s) + 2
         self.requests = {ep: _zeros(self.n) for ep in ENDPOINTS}
         self.shed = _zeros(self.n)
         self.refused = _zeros(self.n)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.fleet.context import Curve, capacity_rps
-from sim.fleet.metrics import FleetResult, backlog, percentile, summarise
+from sim.fleet.metrics import backlog, percentile, summarise
 from sim.fleet.runner import FLEETS, RunOutput
 from sim.fleet.scenario import Scenario
 
@@ -58,7 +58,8 @@ def build(out: RunOutput) -> dict[str, Any]:
     curve = Curve(sc)
     measured = ["wall_s", "peak_rss_mb", "mb_per_terminal"]
     for name, r in out.fleets.items():
-        measured.append(f"fleets.{name}.wall_s")
+        measured += [f"fleets.{name}.wall_s", f"fleets.{name}.cpu_s",
+                     f"fleets.{name}.files_mb_per_terminal"]
         if r.latency_measured:
             measured += [f"fleets.{name}.{k}" for k in MEASURED_LATENCY]
             measured.append(f"series.{name}.p50_ms")
@@ -131,7 +132,7 @@ def goals(f: dict[str, Any], *, has_outage: bool, has_recovery: bool) -> dict[st
 
 
 def plot_bin(total_s: float) -> int:
-    return max(1, int(round(total_s / 360.0)))
+    return max(1, round(total_s / 360.0))
 
 
 def series(out: RunOutput, sc: Scenario) -> dict[str, Any]:
@@ -267,6 +268,42 @@ def _figures(report: dict[str, Any]) -> list[tuple[str, str, bytes]]:
         a2.set_ylabel("backlog (records)")
         save(fig, "drain", "Drain after recovery (dashed: the centre is back)")
     return figs
+
+
+def summary_png(report: dict[str, Any]) -> bytes:
+    """Two panels for the README: centre requests/s and gate latency p99, per fleet."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s = report["series"]
+    t = s["t_h"]
+    names = [n for n in FLEETS if n in s]
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(9, 5.6), sharex=True)
+    for n in names:
+        a1.plot(t, s[n]["rps"], color=COLOURS[n], label=LABELS[n], lw=1.2)
+        a2.plot(t, [v if v is not None else math.nan for v in s[n]["p99_ms"]],
+                color=COLOURS[n], lw=1.2)
+    a1.axhline(report["centre"]["capacity_rps"], color="k", ls="--", lw=0.8,
+               label="centre capacity")
+    a1.set_ylabel("centre requests/s")
+    a1.legend(fontsize=8, loc="upper right")
+    a2.axhline(1000, color="k", ls="--", lw=0.8)
+    a2.set_yscale("log")
+    a2.set_ylabel("gate latency p99 (ms)")
+    a2.set_xlabel("story time (h)")
+    for ax in (a1, a2):
+        for o in report["centre"]["outages"]:
+            ax.axvspan(o["from_h"], o["to_h"], color="#888", alpha=0.18, lw=0)
+        ax.grid(alpha=0.3)
+    a1.set_title(f"{report['scenario']}: {report['terminals']:,} terminals "
+                 "(grey: centre outage)", fontsize=10)
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    return buf.getvalue()
 
 
 def write(report: dict[str, Any], directory: Path) -> tuple[Path, Path]:

@@ -69,6 +69,7 @@ class _Counting(logging.Handler):
 def run_job(job: Job) -> FleetResult:
     """Run one fleet on one shard to the end; the measurements (in a worker process)."""
     wall0 = time.perf_counter()
+    cpu0 = time.process_time()
     device_log = logging.getLogger("device")
     handler = _Counting()
     saved = (device_log.handlers[:], device_log.propagate, device_log.level)
@@ -88,6 +89,8 @@ def run_job(job: Job) -> FleetResult:
                 fleet.close()
                 gc.unfreeze()
             extra: dict[str, Any] = {}
+            if isinstance(fleet, ScangateFleet):
+                extra["files_mb_per_terminal"] = fleet.files_mb_per_terminal
             if isinstance(fleet, NaiveOnlineFleet):
                 extra["queue_wait_p99_s"] = percentile(fleet.queue_waits, 99)
                 extra["queue_wait_max_s"] = max(fleet.queue_waits, default=0.0)
@@ -103,6 +106,7 @@ def run_job(job: Job) -> FleetResult:
         device_log.handlers, device_log.propagate, level = saved
         device_log.setLevel(level)
     result.wall_s = time.perf_counter() - wall0
+    result.extra["cpu_s"] = time.process_time() - cpu0
     result.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
 
@@ -195,10 +199,11 @@ def merge(name: str, parts: list[FleetResult]) -> FleetResult:
             reasons[k] = reasons.get(k, 0) + v
     pairs = sorted((t, ms) for p in parts for t, ms in zip(p.lat_t, p.lat_ms, strict=True))
     extra: dict[str, Any] = {}
-    for key in ("queue_wait_p99_s", "queue_wait_max_s"):
+    for key in ("queue_wait_p99_s", "queue_wait_max_s", "files_mb_per_terminal"):
         values = [p.extra[key] for p in parts if p.extra.get(key) is not None]
         if values:
             extra[key] = max(values)
+    extra["cpu_s"] = sum(p.extra.get("cpu_s", 0.0) for p in parts)
     mbs = [p.build_mb_per_terminal for p in parts if p.build_mb_per_terminal is not None]
     return FleetResult(
         name=name,

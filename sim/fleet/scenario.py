@@ -12,6 +12,7 @@ Times inside the day are story hours (``8.5`` = 08:30) between ``start_h`` and
 
 from __future__ import annotations
 
+import itertools
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -120,6 +121,7 @@ class Naive:
     retry_interval_s: float = 5.0
     timeout_s: float = 10.0
     batch_size: int = 1  # one record per request: no batching (that is scangate's)
+    max_in_flight: int = 1  # requests at a time per terminal (1: a plain outbox loop)
     heartbeat_interval_s: float = 60.0
     trust_poll_interval_s: float = 300.0
     online_timeout_s: float = 5.0
@@ -303,7 +305,7 @@ def _centre(t: Table, day: Day) -> Centre:
         outages.append(Outage(from_h=lo, to_h=hi, kind=o.str_("kind", choices=OUTAGE_KINDS)))
         o.done()
     outages.sort(key=lambda o: o.from_h)
-    for a, b in zip(outages, outages[1:], strict=False):
+    for a, b in itertools.pairwise(outages):
         if b.from_h < a.to_h:
             raise ConfigError(f"{t.key('outages')}: windows {a.from_h:g}-{a.to_h:g} and "
                               f"{b.from_h:g}-{b.to_h:g} overlap")
@@ -329,6 +331,7 @@ def _naive(t: Table) -> Naive:
     out = Naive(retry_interval_s=t.num("retry_interval_s", 5.0, lo=0.01, hi=86_400),
                 timeout_s=t.num("timeout_s", 10.0, lo=0.01, hi=3600),
                 batch_size=t.int_("batch_size", 1, lo=1, hi=100_000),
+                max_in_flight=t.int_("max_in_flight", 1, lo=1, hi=10_000),
                 heartbeat_interval_s=t.num("heartbeat_interval_s", 60.0, lo=0.01, hi=86_400),
                 trust_poll_interval_s=t.num("trust_poll_interval_s", 300.0, lo=0.01,
                                             hi=86_400),

@@ -67,7 +67,7 @@ def rss_mb() -> float:
 
 
 class ScangateTerminal:
-    __slots__ = ("index", "journal", "verifier", "decider", "uplink", "task")
+    __slots__ = ("decider", "index", "journal", "task", "uplink", "verifier")
 
     def __init__(self, index: int, journal: Journal, verifier: Verifier, decider: SiteDecider,
                  uplink: Uplink) -> None:
@@ -103,6 +103,7 @@ class ScangateFleet:
                                      decided_at=lambda t_wall: t_wall - ctx.epoch)
         self.transport = CentreTransport(self.centre)
         self.build_mb_per_terminal: float | None = None
+        self.files_mb_per_terminal: float | None = None
 
     def build(self) -> None:
         ctx = self.ctx
@@ -182,11 +183,23 @@ class ScangateFleet:
                 log.error("fleet: an uplink ended with %s: %s", type(r).__name__, r)
                 self.ctx.recorder.count("uplink_errors")
         rec = self.ctx.recorder
+        self.files_mb_per_terminal = self.disk_mb_per_terminal()
         for term in self.terminals.values():
             stats = term.journal.stats()
             rec.count("pending_at_end", stats.pending)
             rec.count("batches_acked", term.uplink.state.batches_acked)
             rec.count("heartbeats_sent", term.uplink.heartbeat.sent)
+
+    def disk_mb_per_terminal(self) -> float | None:
+        """Journal and trust-list files (tmpfs: memory too) per terminal, now."""
+        if not self.terminals:
+            return None
+        total = 0
+        for root, _dirs, files in os.walk(self.dir):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    total += os.path.getsize(os.path.join(root, name))
+        return total / 2**20 / len(self.terminals)
 
     def close(self) -> None:
         for term in self.terminals.values():

@@ -18,8 +18,14 @@ from device.errors import UplinkError
 from device.journal.model import Batch, Record
 from device.uplink.client import CentralClient, Outcome
 from device.uplink.config import UplinkConfig
-from sim.fleet.centre import Answer, CentreFailure, CentreModel, CentreTransport, Request, \
-    ScangateCentre
+from sim.fleet.centre import (
+    Answer,
+    CentreFailure,
+    CentreModel,
+    CentreTransport,
+    Request,
+    ScangateCentre,
+)
 from sim.fleet.metrics import FleetRecorder
 from sim.fleet.scenario import Centre, Day, Outage
 from sim.fleet.vtime import LoopClock, VirtualTimeLoop, run_virtual
