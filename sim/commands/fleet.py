@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +140,3 @@ def headline(d: dict[str, Any]) -> str:
         lines.append(f"  goal: {g['goal']}: {rep._fmt(g['value'])} ({mark})")
     return "\n".join(lines)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit("use: scangate sim fleet --help")
