@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,10 @@ DEFAULT_SCENARIO = "xian-2022-01-04"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from sim.fleet import scenario as scenarios
-
-    names = ", ".join(scenarios.builtin_names())
+    # Every `scangate sim ...` command registers this one: keep it to a directory listing
+    # (the simulation's modules load only when the fleet runs).
+    scenario_dir = Path(__file__).resolve().parent.parent / "scenarios"
+    names = ", ".join(sorted(p.stem for p in scenario_dir.glob("*.toml")))
     p = subparsers.add_parser(
         "fleet",
         help="simulate a city of terminals against a centre that can collapse, "
@@ -97,8 +99,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.report is not None:
         _check_matplotlib()
     runs = [(sc, seed) for sc in loaded for seed in seeds]
-    outputs = run_many(runs, terminals=args.terminals, shards=args.shards,
-                       workers=args.workers, fleets=[f for f in FLEETS if f in fleets])
+    try:
+        outputs = run_many(runs, terminals=args.terminals, shards=args.shards,
+                           workers=args.workers, fleets=[f for f in FLEETS if f in fleets])
+    except KeyboardInterrupt:
+        print("scangate sim fleet: interrupted", file=sys.stderr)
+        return 130
     from sim.fleet import report as rep
 
     for out in outputs:

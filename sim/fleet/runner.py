@@ -10,6 +10,7 @@ more cores, or more machines with a job queue (docs/fleet.md).
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import math
@@ -22,6 +23,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sim.errors import SimError
 from sim.fleet.baselines import NaiveOnlineFleet, NaiveRetryFleet
 from sim.fleet.context import Job, ShardContext
 from sim.fleet.metrics import FleetResult, percentile
@@ -157,11 +159,12 @@ def run_many(runs: list[tuple[Scenario, int]], *, terminals: int | None = None,
     try:
         done: list[list[FleetResult]] = []
         if pool is None:
-            done = [[run_job(j) for j in p[4]] for p in plans]
+            done = [[_checked(j, functools.partial(run_job, j)) for j in p[4]] for p in plans]
         else:
             futures: list[list[Future[FleetResult]]] = [
                 [pool.submit(run_job, j) for j in p[4]] for p in plans]
-            done = [[f.result() for f in fs] for fs in futures]
+            done = [[_checked(j, f.result) for j, f in zip(p[4], fs, strict=True)]
+                    for p, fs in zip(plans, futures, strict=True)]
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -176,6 +179,19 @@ def run_many(runs: list[tuple[Scenario, int]], *, terminals: int | None = None,
         peak = max([self_rss, *(r.peak_rss_mb for r in results)])
         outputs.append(RunOutput(scenario, seed, n, k, merged, wall, peak, per))
     return outputs
+
+
+def _checked(job: Job, get: Callable[[], FleetResult]) -> FleetResult:
+    """A job's result; a job that failed (a bug, a worker killed for memory) becomes a
+    ``SimError`` naming it."""
+    try:
+        return get()
+    except SimError:
+        raise
+    except Exception as exc:
+        raise SimError(f"the {job.fleet} fleet (shard {job.shard + 1}/{job.shards}, scenario "
+                       f"{job.scenario.name}, seed {job.seed}) failed: "
+                       f"{type(exc).__name__}: {exc}") from exc
 
 
 def run(scenario: Scenario, seed: int, **kw: Any) -> RunOutput:
