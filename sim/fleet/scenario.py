@@ -145,8 +145,10 @@ class Scenario:
     source: str = ""
 
     def uplink_config(self, terminal_id: str) -> UplinkConfig:
+        # Plain http to loopback, allowed for the simulator only: the transport is
+        # in-process, nothing is ever sent (TLS would be the httpx client's business).
         return UplinkConfig(base_url=SIM_BASE_URL, terminal_id=terminal_id, token="fleet",
-                            **dict(self.uplink))
+                            allow_insecure_http=True, **dict(self.uplink))
 
     def disruptions(self) -> list[Window]:
         """Outages and surges, in time order: what the centre recovers from."""

@@ -46,7 +46,7 @@ def _centre(loop: VirtualTimeLoop, *, capacity: float = 10.0, outages: tuple[Out
 
 def _client(loop: VirtualTimeLoop, centre: ScangateCentre, tid: str = "gate-1") -> CentralClient:
     config = UplinkConfig(base_url="http://127.0.0.1:8443", terminal_id=tid, token="t",
-                          timeout_s=10.0)
+                          timeout_s=10.0, allow_insecure_http=True)
     return CentralClient(config, clock=LoopClock(loop, 0.0), transport=CentreTransport(centre))
 
 
