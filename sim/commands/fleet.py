@@ -98,6 +98,11 @@ def _run(args: argparse.Namespace) -> int:
     seeds = args.seed or [1]
     if args.report is not None:
         _check_matplotlib()
+        try:  # fail now, not after a long run
+            args.report.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SimError(f"cannot create the report directory {args.report}: "
+                           f"{exc.strerror or exc}") from exc
     runs = [(sc, seed) for sc in loaded for seed in seeds]
     try:
         outputs = run_many(runs, terminals=args.terminals, shards=args.shards,
