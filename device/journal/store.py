@@ -336,6 +336,10 @@ class Journal:
         if max_records < 1:
             raise ValueError("next_batch: max_records must be >= 1")
         with self._lock:
+            if self._n_pending <= 0:
+                # Nothing to send (every open batch holds pending records): no write
+                # transaction, so an idle uploader's poll never contends with record().
+                return None
             raw = batches.next_batch(self._conn, max_records, self._clock.now())
         return raw.to_batch() if raw is not None else None  # built outside the lock
 

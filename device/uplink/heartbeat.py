@@ -10,6 +10,7 @@ keys win. Journal events are marked reported only after the centre answered 2xx.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from importlib import metadata
@@ -32,7 +33,11 @@ log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 
 
+@functools.cache
 def package_version() -> str:
+    """The installed package's version, read once: ``importlib.metadata`` parses the
+    distribution's METADATA file on every call (milliseconds on an SD card), and the
+    version cannot change under a running process."""
     try:
         return metadata.version("scangate")
     except metadata.PackageNotFoundError:

@@ -1,5 +1,8 @@
 """Trust-list updates: periodic, jittered, conditional (ETag / If-None-Match).
 
+A failed check is retried at the usual jittered interval while the installed list is
+valid; only a terminal without a valid list retries sooner (full-jitter backoff).
+
 A fetched list is installed through ``TrustStore.install`` (verified against the pinned
 root key, refused unless newer than the installed one, written atomically); only then
 is ``on_trust_list(new)`` called so the verifier swaps its reference without a restart
@@ -80,8 +83,21 @@ class TrustUpdater:
                     log.exception("uplink: unexpected error in the trust-list update")
                     self.state.trust_error = f"{type(exc).__name__}: {exc}"
                 self.failures += 1
-                delay = min(self.backoff.jittered_interval(self.config.trust_poll_interval_s, 0.2),
-                            self.backoff.delay(min(self.failures - 1, 62)))
+                delay = self._after_failure()
+
+    def _after_failure(self) -> float:
+        """The wait after a failed check. While the installed list is valid: the usual
+        jittered interval. Retrying sooner helps nobody then, and during a long outage
+        it put every terminal into quick retries from its first failed poll on, so that
+        a crowd of them hit the centre in the seconds after it came back (docs/fleet.md,
+        "uplink fixes"). A terminal whose list is missing or past its expiry does need a
+        new one soon: it retries with full-jitter backoff, never later than the interval.
+        """
+        interval = self.backoff.jittered_interval(self.config.trust_poll_interval_s, 0.2)
+        current = self._installed()
+        if current is not None and not current.is_stale(self.clock.now()):
+            return interval
+        return min(interval, self.backoff.delay(min(self.failures - 1, 62)))
 
     async def check_once(self) -> TrustList | None:
         """One conditional fetch. Returns the newly installed list, or None.

@@ -156,6 +156,27 @@ def test_ack_marks_uploaded_and_is_idempotent(jpath: Path) -> None:
     assert rows(jpath, "SELECT state FROM batches") == [("acked",)]
 
 
+def test_idle_poll_takes_no_write_lock(jpath: Path) -> None:
+    """An uploader polls next_batch every few seconds; with nothing pending that poll must
+    not take SQLite's write lock (it would queue behind, and delay, a decision's commit).
+    Another connection holds the write lock: the idle poll answers None at once."""
+    with Journal(jpath, terminal_id="T1", clock=ManualClock()) as j:
+        j.record(new_record(0))
+        b = j.next_batch(10)
+        assert b is not None
+        j.ack_batch(b.batch_id)
+        writer = sqlite3.connect(jpath, timeout=0.1)
+        try:
+            writer.execute("BEGIN IMMEDIATE")
+            assert j.next_batch(10) is None
+            writer.rollback()
+        finally:
+            writer.close()
+        j.record(new_record(1))  # and a pending record is still handed out
+        again = j.next_batch(10)
+        assert again is not None and [r.seq for r in again.records] == [2]
+
+
 def test_partial_ack_returns_the_rest_to_the_pool_oldest_first(jpath: Path) -> None:
     with Journal(jpath, terminal_id="T1") as j:
         recs = [j.record(new_record(i)) for i in range(6)]

@@ -123,3 +123,20 @@ def test_a_failing_health_callable_does_not_stop_heartbeats(server: CentralServe
     asyncio.run(run_until_cancelled(up.heartbeat.run(), lambda: up.heartbeat.sent >= 2, up))
     assert calls >= 3
     assert server.store.heartbeats("t-1")[0]["body"]["gate"] == "ok"
+
+
+def test_the_package_version_is_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """importlib.metadata parses the METADATA file on every call (milliseconds on an SD
+    card, most of a heartbeat's cost in the fleet simulation): read it once."""
+    from importlib import metadata
+
+    from device.uplink import heartbeat
+
+    calls: list[str] = []
+    monkeypatch.setattr(metadata, "version", lambda name: calls.append(name) or "9.9")
+    heartbeat.package_version.cache_clear()
+    try:
+        assert [heartbeat.package_version() for _ in range(5)] == ["9.9"] * 5
+        assert calls == ["scangate"]
+    finally:
+        heartbeat.package_version.cache_clear()

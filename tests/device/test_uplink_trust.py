@@ -172,3 +172,39 @@ def test_trust_polling_is_jittered_and_conditional(tmp_path: Path, keys: DemoKey
     assert len({round(d, 6) for d in later}) == len(later)
     ep = server.metrics.endpoint("trust-list")
     assert ep["status_304"] >= 4  # after the first full answer, only 304s
+
+
+def _failing_poll_delays(tmp_path: Path, keys: DemoKeys, server: CentralServer,
+                         journal: Journal, clock: ManualClock) -> list[float]:
+    import random
+
+    store = installed_store(tmp_path, keys)
+    server.faults.set("503", endpoint="trust-list")  # until cleared: the centre is struggling
+    sleep = RecordingSleep(real_max_s=0.001)
+    up = Uplink(config(server.url, trust_poll_interval_s=300.0, batch_interval_s=5.0),
+                journal=journal, trust_store=store, rng=random.Random(5), sleep=sleep,
+                clock=clock)
+    assert up.trust is not None
+
+    def failed_six_times() -> bool:
+        return server.metrics.endpoint("trust-list")["requests"] >= 6
+
+    asyncio.run(run_until_cancelled(up.trust.run(), failed_six_times, up))
+    return sleep.delays[1:6]
+
+
+def test_failed_polls_do_not_speed_up_while_the_list_is_valid(
+        tmp_path: Path, keys: DemoKeys, server: CentralServer, journal: Journal) -> None:
+    """A centre that fails every poll must not see the terminal poll faster than usual:
+    quick retries from each terminal's first failure used to land together on a centre
+    coming back from an outage (docs/fleet.md)."""
+    delays = _failing_poll_delays(tmp_path, keys, server, journal, ManualClock(now=time.time()))
+    assert all(240.0 <= d <= 360.0 for d in delays), delays
+
+
+def test_failed_polls_back_off_quickly_when_the_list_has_expired(
+        tmp_path: Path, keys: DemoKeys, server: CentralServer, journal: Journal) -> None:
+    past_expiry = ManualClock(now=time.time() + 365 * 86400)
+    delays = _failing_poll_delays(tmp_path, keys, server, journal, past_expiry)
+    assert delays[0] <= 1.0  # full jitter from the base: a stale list wants a new one soon
+    assert all(d < 240.0 for d in delays[:4]), delays
