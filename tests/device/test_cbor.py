@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 import math
+import pickle
 import struct
 
 import pytest
@@ -103,6 +105,10 @@ def test_indefinite_items_are_bounded_like_definite_ones() -> None:
 
 def test_undefined_and_nan() -> None:
     assert cbor.decode(b"\xf7") is cbor.UNDEFINED
+    # one instance, whatever copies a decoded value (encode() tells it by identity)
+    assert copy.deepcopy([cbor.UNDEFINED])[0] is cbor.UNDEFINED
+    assert pickle.loads(pickle.dumps(cbor.UNDEFINED)) is cbor.UNDEFINED
+    assert cbor.encode(copy.copy(cbor.UNDEFINED)) == b"\xf7"
     assert math.isnan(cbor.decode(bytes.fromhex("f97e00")))
 
 

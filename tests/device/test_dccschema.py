@@ -254,3 +254,29 @@ def test_any_decoded_value_gets_an_answer(doc: Any) -> None:
     problem, cert_type, ci = check_dgc(doc)
     assert problem is None or isinstance(problem, str)
     assert cert_type in (None, "v", "t", "r") and (ci is None or isinstance(ci, str))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.sampled_from(["v", "t", "r"]),
+       st.lists(st.tuples(st.sampled_from(["dgc", "nam"]),
+                          st.sampled_from(["ver", "nam", "dob", "fnt", "gnt", "fn", "gn", "zz"]),
+                          st.one_of(st.just(DROP), _SAMPLE_VALUES,
+                                    st.sampled_from(["1.0.0", "1.3", "10.2.3", "1964",
+                                                     "1964-08", "1964-08-12T00:00:00",
+                                                     "ERIKA<X", "Erika"]))),
+                max_size=4))
+def test_the_fast_path_agrees_with_the_field_by_field_rules(
+        kind: str, edits: list[tuple[str, str, Any]]) -> None:
+    """check_dgc's straight-line path for the usual document gives exactly the answer of
+    the rules that name the failing field."""
+    doc = dgc(kind)
+    for where, key, value in edits:
+        target = doc if where == "dgc" else doc.get("nam")
+        if not isinstance(target, dict):
+            continue
+        if value is DROP:
+            target.pop(key, None)
+        else:
+            target[key] = copy.deepcopy(value)
+    group = doc[kind]
+    assert check_dgc(doc)[0] == dccschema._problem(doc, kind, group, group[0])

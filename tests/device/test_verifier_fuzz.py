@@ -191,7 +191,7 @@ def test_signed_dccs_with_changed_documents(edits: list[tuple[str, str, object]]
         if value == "drop":
             target.pop(name, None)
         else:
-            target[name] = value
+            target[name] = copy.deepcopy(value)  # the samples are shared between examples
     signed = cose.sign1(cbor.encode(claims), ISSUER.private_key, ISSUER.kid)
     v = check(DCC_VERIFIER.verify(wrap(PROFILE_DCC, signed), at=DCC.at), may_accept=True)
     problem = check_dgc(dgc)[0]

@@ -62,10 +62,21 @@ def _new_tag(tag: int, value: Any) -> Tag:
 
 
 class _Undefined:
+    """The simple value undefined: one instance (``UNDEFINED``), kept by copy and pickle."""
+
     __slots__ = ()
 
     def __repr__(self) -> str:
         return "undefined"
+
+    def __copy__(self) -> _Undefined:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Undefined:
+        return self
+
+    def __reduce__(self) -> str:
+        return "UNDEFINED"
 
 
 UNDEFINED = _Undefined()
