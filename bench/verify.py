@@ -28,7 +28,8 @@ in alternating slices, and microseconds per DCC for the structure stage and the 
 ``--baseline REF`` compares the in-process figures with another revision in the same
 run: REF (a git revision of this repository) is exported to a temporary directory and
 child processes measure both trees in turn, each against raw ES256 (``--rounds`` pairs);
-the report gives each tree's median ratio to raw and their quotient.
+the report gives each tree's median ratio to raw and their quotient (which tree runs
+first alternates from pair to pair).
 
     .venv/bin/python bench/verify.py [--quick] [--codes N] [--seconds S]
     .venv/bin/python bench/verify.py --baseline main [--rounds 4] [--seconds S]
@@ -258,8 +259,8 @@ def compare(tmp: Path, ref: str, pairs: int, seconds: float) -> int:
     subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)
     trees = {"baseline": base, "this tree": ROOT}
     results: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
-    for _ in range(pairs):
-        for name, tree in trees.items():
+    for i in range(pairs):  # which tree goes first alternates too
+        for name, tree in sorted(trees.items(), reverse=bool(i % 2)):
             env = {**os.environ, "SCANGATE_BENCH_CODE": str(tree)}
             out = subprocess.run([sys.executable, str(Path(__file__).resolve()),
                                   "--in-process-json", "--seconds", str(seconds)],
@@ -274,8 +275,9 @@ def compare(tmp: Path, ref: str, pairs: int, seconds: float) -> int:
     for key, label in keys:
         b = statistics.median(r[key] for r in results["baseline"])
         o = statistics.median(r[key] for r in results["this tree"])
+        spread = ", ".join(f"{r[key]:.3f}" for r in results["this tree"])
         print(f"  {label:22s} baseline {b:.3f}x   this tree {o:.3f}x   this/baseline "
-              f"{o / b:.3f}")
+              f"{o / b:.3f}   (this tree's runs: {spread})")
     return 0
 
 
