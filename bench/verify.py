@@ -21,12 +21,24 @@ is dropped for it, as an installed package has them), so startup is an installed
 
 Goals (issue 10): command line >= 0.5 x raw, in-process >= 0.7 x raw.
 
+For EU DCCs it also prints what the EU DCC schema check (stage 7) costs: the DCC rate
+with the check against the rate with it stubbed out (reading only the type and UVCI),
+in alternating slices, and microseconds per DCC for the structure stage and the check.
+
+``--baseline REF`` compares the in-process figures with another revision in the same
+run: REF (a git revision of this repository) is exported to a temporary directory and
+child processes measure both trees in turn, each against raw ES256 (``--rounds`` pairs);
+the report gives each tree's median ratio to raw and their quotient (which tree runs
+first alternates from pair to pair).
+
     .venv/bin/python bench/verify.py [--quick] [--codes N] [--seconds S]
+    .venv/bin/python bench/verify.py --baseline main [--rounds 4] [--seconds S]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -37,13 +49,15 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+#: The tree whose code is measured: this one, or a baseline's export (--baseline children).
+CODE = Path(os.environ.get("SCANGATE_BENCH_CODE") or ROOT)
+sys.path.insert(0, str(CODE))
 
 from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import hashes  # noqa: E402
@@ -183,12 +197,103 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=None, help="seconds per in-process round")
     ap.add_argument("--codes", type=int, default=10_000,
                     help="distinct codes per command-line run (default 10000)")
+    ap.add_argument("--baseline", metavar="REF",
+                    help="compare the in-process figures with git revision REF, same run")
+    ap.add_argument("--rounds", type=int, default=4, help="--baseline: pairs of child runs")
+    ap.add_argument("--in-process-json", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     seconds = args.seconds or (0.5 if args.quick else 2.0)
     rounds = 2 if args.quick else 3
     n_codes = max(args.codes, 100)
     with tempfile.TemporaryDirectory(prefix="scangate-bench-") as tmp:
+        if args.in_process_json:
+            print(json.dumps(in_process(Path(tmp), seconds, rounds, min(n_codes, 2000))))
+            return 0
+        if args.baseline:
+            return compare(Path(tmp), args.baseline, max(args.rounds, 1), seconds)
         return run(Path(tmp), seconds, rounds, n_codes)
+
+
+def in_process(tmp: Path, seconds: float, rounds: int, n_codes: int) -> dict[str, float]:
+    """The in-process figures alone (a --baseline child): CPU ratios to raw ES256."""
+    demo = make_demo_keys(tmp)
+    ours = Verifier(demo.load_trust_list())
+    issuer = demo.issuer()
+    now = time.time()
+    codes = [issuer.mint("green", valid_s=7 * 86400, now=now) for _ in range(n_codes)]
+    dccs, dcc_signer = distinct_dccs(n_codes)
+    dcc_verifier = Verifier([dcc_signer])
+    assert all(ours.verify(c, at=now + 60).accepted for c in codes[:50]), "minted code denied"
+    assert all(dcc_verifier.verify(p, at=t).accepted for p, t in dccs[:50]), "DCC denied"
+    raw = raw_es256()
+    cursor = {"ours": 0, "dcc": 0}
+
+    def verify_ours(n: int) -> None:
+        i = cursor["ours"]
+        for j in range(i, i + n):
+            ours.verify(codes[j % n_codes], at=now + 60)
+        cursor["ours"] = i + n
+
+    def verify_dcc(n: int) -> None:
+        i, m = cursor["dcc"], len(dccs)
+        for j in range(i, i + n):
+            p, t = dccs[j % m]
+            dcc_verifier.verify(p, at=t)
+        cursor["dcc"] = i + n
+
+    slices = 10 * rounds
+    sg = paired(verify_ours, raw, 100, seconds / 4, slices)
+    dcc = paired(verify_dcc, raw, 100, seconds / 4, slices)
+    return {"sg_ratio_cpu": sg.ratio_cpu, "sg_best": sg.best_ratio,
+            "dcc_ratio_cpu": dcc.ratio_cpu, "dcc_best": dcc.best_ratio}
+
+
+def compare(tmp: Path, ref: str, pairs: int, seconds: float) -> int:
+    """In-process figures of revision ``ref`` and of this tree, child processes in turn."""
+    base = tmp / "baseline"
+    base.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref], capture_output=True,
+                             check=False)
+    if archive.returncode != 0:
+        raise SystemExit(f"git archive {ref} failed: {archive.stderr.decode().strip()}")
+    subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)
+    trees = {"baseline": base, "this tree": ROOT}
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    for i in range(pairs):  # which tree goes first alternates too
+        for name, tree in sorted(trees.items(), reverse=bool(i % 2)):
+            env = {**os.environ, "SCANGATE_BENCH_CODE": str(tree)}
+            out = subprocess.run([sys.executable, str(Path(__file__).resolve()),
+                                  "--in-process-json", "--seconds", str(seconds)],
+                                 capture_output=True, text=True, env=env, check=False)
+            if out.returncode != 0:
+                raise SystemExit(f"{name} child failed: {out.stderr.strip()[-500:]}")
+            results[name].append(json.loads(out.stdout.splitlines()[-1]))
+    print(f"in-process, CPU ratio to raw ES256 (median of {pairs} child runs each, "
+          f"alternating; baseline = {ref}):")
+    keys = (("sg_ratio_cpu", "our codes (SG1:)"), ("sg_best", "  best slice"),
+            ("dcc_ratio_cpu", "EU DCC (HC1:)"), ("dcc_best", "  best slice"))
+    for key, label in keys:
+        b = statistics.median(r[key] for r in results["baseline"])
+        o = statistics.median(r[key] for r in results["this tree"])
+        spread = ", ".join(f"{r[key]:.3f}" for r in results["this tree"])
+        print(f"  {label:22s} baseline {b:.3f}x   this tree {o:.3f}x   this/baseline "
+              f"{o / b:.3f}   (this tree's runs: {spread})")
+    return 0
+
+
+def raw_es256() -> Callable[[int], None]:
+    """``n`` ECDSA P-256 verifications over a message the size of a Sig_structure."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    pub = key.public_key()
+    msg = b"\x84jSignature1" + b"\x00" * 200
+    sig = key.sign(msg, ec.ECDSA(hashes.SHA256()))
+    algo = ec.ECDSA(hashes.SHA256())
+
+    def raw(n: int) -> None:
+        for _ in range(n):
+            pub.verify(sig, msg, algo)
+
+    return raw
 
 
 def run(tmp: Path, seconds: float, rounds: int, n_codes: int) -> int:
@@ -212,17 +317,7 @@ def run(tmp: Path, seconds: float, rounds: int, n_codes: int) -> int:
     dcc_verifier = Verifier([dcc_signer])
     assert all(dcc_verifier.verify(p, at=t).accepted for p, t in dccs[:200]), "DCC denied"
 
-    # raw floor: one ECDSA P-256 verify over a message the size of a Sig_structure
-    key = ec.generate_private_key(ec.SECP256R1())
-    pub = key.public_key()
-    msg = b"\x84jSignature1" + b"\x00" * 200
-    sig = key.sign(msg, ec.ECDSA(hashes.SHA256()))
-    algo = ec.ECDSA(hashes.SHA256())
-
-    def raw(n: int) -> None:
-        for _ in range(n):
-            pub.verify(sig, msg, algo)
-
+    raw = raw_es256()  # the floor
     cursor = {"ours": 0, "dcc": 0}
 
     def verify_ours(n: int) -> None:
@@ -248,6 +343,10 @@ def run(tmp: Path, seconds: float, rounds: int, n_codes: int) -> int:
     ours_rate = paired(verify_ours, raw, batch, seconds / 4, slices)
     many_rate = paired(verify_ours_many, raw, batch, seconds / 4, slices)
     dcc_rate = paired(verify_dcc, raw, batch, seconds / 4, slices)
+    with schema_check_stubbed():
+        dcc_unchecked = paired(verify_dcc, raw, batch, seconds / 4, slices)
+    schema_share = paired_with_stub(verify_dcc, batch, seconds / 4, slices)
+    dcc_costs = dcc_stage_costs(dccs[:500], seconds)
     cli_human = cli_paired(cli_args, codes_file, one_file, n_codes, rounds, out_file, raw,
                            seconds / 2)
     cli_json = cli_paired([*cli_args, "--json"], codes_file, one_file, n_codes, rounds,
@@ -279,6 +378,9 @@ def run(tmp: Path, seconds: float, rounds: int, n_codes: int) -> int:
     print(line("in-process, our codes (SG1:, distinct):", ours_rate, GOAL_IN_PROCESS))
     print(line("  the same, verify_many() by 100:", many_rate, GOAL_IN_PROCESS))
     print(line("in-process, EU DCC (HC1:, distinct):", dcc_rate, GOAL_IN_PROCESS))
+    print(line("  the same, schema check stubbed out:", dcc_unchecked, None))
+    print(f"  with the schema check / without it, alternating slices: {schema_share:.3f} "
+          f"(CPU rate, median)")
     for label, (whole, marginal, sw, sc) in (("", cli_human), (" --json", cli_json)):
         print(line(f"scangate verify{label}, {n_codes} codes on stdin:", whole, GOAL_CLI))
         print(line("  the same, startup not counted:", marginal, None))
@@ -286,11 +388,68 @@ def run(tmp: Path, seconds: float, rounds: int, n_codes: int) -> int:
     u, st, sg = costs
     print(f"in-process stages per SG1 code: prefix+Base45+zlib {u:5.1f} us, CBOR/COSE/CWT "
           f"{st:5.1f} us, signature {sg:5.1f} us")
+    print(f"in-process stages per DCC: CBOR/COSE/CWT with the schema check {dcc_costs[0]:5.1f} "
+          f"us, the EU DCC schema check alone {dcc_costs[1]:5.1f} us")
     print(f"peak traced memory during verification: {peak / 1024:,.0f} KiB")
     print(f"({n_codes} distinct SG1 codes, {len(dccs)} distinct DCCs; {slices} slices of "
           f"{seconds / 4:g} s in-process, {rounds} command-line runs; {os.cpu_count()} cores, "
           "shared)")
     return 0
+
+
+@contextlib.contextmanager
+def schema_check_stubbed() -> Iterator[None]:
+    """The verifier with stage 7 reduced to reading the type and UVCI (what it read before
+    the EU DCC schema check existed): to measure what the check costs."""
+    from device.verify import claims
+
+    real = claims.check_dgc
+
+    def types_and_uvci(dgc: Any) -> tuple[str | None, str | None, str | None]:
+        kinds = [t for t in ("v", "t", "r") if t in dgc]
+        entry = dgc[kinds[0]][0] if len(kinds) == 1 else {}
+        return None, kinds[0] if kinds else None, entry.get("ci")
+
+    claims.check_dgc = types_and_uvci
+    try:
+        yield
+    finally:
+        claims.check_dgc = real
+
+
+def paired_with_stub(fn: Callable[[int], None], n: int, seconds: float, slices: int) -> float:
+    """Median CPU-rate quotient of ``fn`` with the schema check over ``fn`` without it, in
+    alternating slices."""
+    quotients = []
+    for _ in range(slices):
+        with schema_check_stubbed():
+            _, without = slice_rate(fn, n, seconds)
+        _, with_check = slice_rate(fn, n, seconds)
+        quotients.append(with_check / without)
+    return statistics.median(quotients)
+
+
+def dcc_stage_costs(dccs: list[tuple[str, float]], seconds: float) -> tuple[float, float]:
+    """Microseconds per DCC: the structure stage (with the schema check), the check."""
+    from device.verify.claims import CLAIM_HCERT
+    from device.verify.dccschema import check_dgc
+
+    unwrapped = [unwrap(p) for p, _ in dccs]
+    dgcs = [cbor.decode(parse_structure(prof, c)[0].payload, max_items=10_000)[CLAIM_HCERT][1]
+            for prof, c in unwrapped]
+    m = len(dccs)
+
+    def t_struct(n: int) -> None:
+        for i in range(n):
+            prof, c = unwrapped[i % m]
+            parse_structure(prof, c)
+
+    def t_schema(n: int) -> None:
+        for i in range(n):
+            check_dgc(dgcs[i % m])
+
+    return tuple(1e6 / slice_rate(f, 100, seconds / 2)[1]  # type: ignore[return-value]
+                 for f in (t_struct, t_schema))
 
 
 def stage_costs(payloads: list[str], key_for: Callable[[bytes], Any], seconds: float

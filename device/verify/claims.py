@@ -2,7 +2,10 @@
 
 Our codes carry iss (1), exp (4), iat (6), cti (7) and the private claim
 ``CLAIM_SCANGATE`` (-70001) = {1: format version, 2: status, 3: subject ref}.
-EU DCCs carry iss, exp, iat and hcert (-260) = {1: the DGC document}.
+EU DCCs carry iss, exp, iat and hcert (-260) = {1: the DGC document}. The DGC is checked
+against the EU DCC schema here too (:mod:`device.verify.dccschema`), but a problem with
+it is not a :class:`Reject`: it is kept in :attr:`Claims.dgc_problem` and the verifier
+reports it after the signature (docs/code-format.md section 6, stage 7).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 from device.verify.codecs import cbor
 from device.verify.codeformat import PROFILE_DCC, Reject
+from device.verify.dccschema import check_dgc
 from device.verify.verdict import Reason
 
 CLAIM_ISS = 1
@@ -26,7 +30,6 @@ SG_STATUS = 2
 SG_SUBJECT = 3
 FORMAT_VERSION = 1
 STATUSES = ("green", "yellow", "red")
-DCC_TYPES = ("v", "t", "r")
 
 #: CWT bounds (the DGC document is the deepest part: about 5 levels).
 CWT_MAX_DEPTH = 12
@@ -35,28 +38,35 @@ CWT_MAX_ITEMS = 1024
 
 @dataclass(frozen=True, slots=True)
 class Claims:
+    """What the verifier reads from a CWT. ``code_id`` and ``cert_type`` are None only for
+    a DCC whose document is too broken to give them, and then ``dgc_problem`` says why:
+    one line naming the field that breaks the EU DCC schema, never its value."""
+
     iss: str | None
     iat: int
     exp: int
-    code_id: str
+    code_id: str | None
     status: str | None = None
     subject_ref: str | None = None
     cert_type: str | None = None
+    dgc_problem: str | None = None
 
 
 # Claims(...) without the frozen dataclass __init__ (one object.__setattr__ call per
 # field): the slot descriptors are set directly, a third of the cost on the verify path.
 # Claims has no __post_init__ or validation that this would skip.
-_CLAIM_FIELDS = ("iss", "iat", "exp", "code_id", "status", "subject_ref", "cert_type")
+_CLAIM_FIELDS = ("iss", "iat", "exp", "code_id", "status", "subject_ref", "cert_type",
+                 "dgc_problem")
 if tuple(f.name for f in fields(Claims)) != _CLAIM_FIELDS:  # pragma: no cover
     raise RuntimeError("device.verify.claims: update _CLAIM_FIELDS and _new_claims to match Claims")
 _new = object.__new__
 (_set_iss, _set_iat, _set_exp, _set_code_id, _set_status, _set_subject_ref,
- _set_cert_type) = (Claims.__dict__[n].__set__ for n in _CLAIM_FIELDS)
+ _set_cert_type, _set_dgc_problem) = (Claims.__dict__[n].__set__ for n in _CLAIM_FIELDS)
 
 
-def _new_claims(iss: str | None, iat: int, exp: int, code_id: str, status: str | None,
-                subject_ref: str | None, cert_type: str | None) -> Claims:
+def _new_claims(iss: str | None, iat: int, exp: int, code_id: str | None, status: str | None,
+                subject_ref: str | None, cert_type: str | None,
+                dgc_problem: str | None = None) -> Claims:
     c = _new(Claims)
     _set_iss(c, iss)
     _set_iat(c, iat)
@@ -65,6 +75,7 @@ def _new_claims(iss: str | None, iat: int, exp: int, code_id: str, status: str |
     _set_status(c, status)
     _set_subject_ref(c, subject_ref)
     _set_cert_type(c, cert_type)
+    _set_dgc_problem(c, dgc_problem)
     return c
 
 
@@ -128,22 +139,9 @@ def _scangate(claims: dict[Any, Any], iss: str | None, iat: int, exp: int) -> Cl
 
 def _dcc(claims: dict[Any, Any], iss: str | None, iat: int, exp: int) -> Claims:
     hcert = claims.get(CLAIM_HCERT)
-    if not isinstance(hcert, dict) or not isinstance(hcert.get(1), dict):
+    if not isinstance(hcert, dict) or 1 not in hcert:
         raise _bad("claim hcert (-260) missing or has no DGC (key 1)")
-    dgc = hcert[1]
-    cert_type = ""
-    for t in DCC_TYPES:
-        if t in dgc:
-            if cert_type:
-                raise _bad("DGC must hold exactly one of v/t/r")
-            cert_type = t
-    if not cert_type:
-        raise _bad("DGC must hold exactly one of v/t/r")
-    entries = dgc[cert_type]
-    if not isinstance(entries, list) or len(entries) != 1 or not isinstance(entries[0], dict):
-        raise _bad(f"DGC '{cert_type}' must be an array of exactly one entry")
-    ci = entries[0].get("ci")
-    if not isinstance(ci, str) or not ci:
-        raise _bad("DGC entry has no certificate identifier 'ci'")
-    code_id = hashlib.sha256(ci.encode("utf-8")).digest()[:16].hex()  # 32 hex digits
-    return _new_claims(iss, iat, exp, code_id, None, None, cert_type)
+    problem, cert_type, ci = check_dgc(hcert[1])
+    # the code id: 32 hex digits of SHA-256 over the UVCI
+    code_id = hashlib.sha256(ci.encode("utf-8")).digest()[:16].hex() if ci else None
+    return _new_claims(iss, iat, exp, code_id, None, None, cert_type, problem)

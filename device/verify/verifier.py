@@ -1,8 +1,9 @@
 """The offline verifier: payload -> Verdict, against a trust list, in milliseconds.
 
 Stages, in order (the reason is the first that fails): prefix -> Base45 -> zlib ->
-CBOR/COSE/CWT structure -> key lookup -> signature -> key usage -> validity window ->
-revocation -> status red. ``verify`` never raises. See ``docs/verifier-api.md``.
+CBOR/COSE/CWT structure -> key lookup -> signature -> DCC schema (EU DCCs) -> key usage ->
+validity window -> revocation -> status red. ``verify`` never raises. See
+``docs/verifier-api.md`` and ``docs/code-format.md`` section 6.
 
 The verifier reports facts: a genuine, valid yellow code is ACCEPT with ``status``
 "yellow", and a trust list past its expiry adds the ``trust_list_stale`` warning. What a
@@ -179,14 +180,18 @@ class Verifier:
 
     def _finish(self, state: _State, p: _Pending, signer: _Signer | None,
                 now: float) -> Verdict:
-        """Stages 6 (its outcome) to 10 for a payload whose signature was checked."""
+        """Stages 6 (its outcome) to 11 for a payload whose signature was checked."""
         profile, kid, claims = p.profile, p.kid, p.claims
         if signer is None:
             return _deny(Reason.BAD_SIGNATURE,
                          f"{cose.ALG_NAMES[p.alg]} signature does not verify with any of "
                          f"{len(p.candidates)} key(s) for kid {kid.hex()}",
                          profile=profile, kid=kid)
-        reason, detail = _key_usage(signer, profile, claims)
+        reason: Reason | None
+        if claims.dgc_problem is not None:  # stage 7, found while parsing (claims.py)
+            reason, detail = Reason.BAD_STRUCTURE, "DGC schema: " + claims.dgc_problem
+        else:
+            reason, detail = _key_usage(signer, profile, claims)
         if reason is None:
             reason, detail = _time_window(signer.key, claims, now, self._policy.clock_skew_s)
         if reason is None and state.trust is not None and claims.code_id in state.trust.revoked:
@@ -277,7 +282,7 @@ def parse_structure(profile: str, cose_bytes: bytes) -> tuple[cose.Sign1, Claims
 
 
 def _key_usage(signer: _Signer, profile: str, claims: Claims) -> tuple[Reason | None, str]:
-    """Stage 7: may this key sign this profile (and, for a DCC, this certificate type)?"""
+    """Stage 8: may this key sign this profile (and, for a DCC, this certificate type)?"""
     key = signer.key
     if profile not in key.profiles:
         return Reason.KEY_USAGE, (f"key {key.kid.hex()} may sign {sorted(key.profiles)}, "
@@ -291,7 +296,7 @@ def _key_usage(signer: _Signer, profile: str, claims: Claims) -> tuple[Reason | 
 
 def _time_window(key: SignerKey, claims: Claims, now: float,
                  skew: float) -> tuple[Reason | None, str]:
-    """Stage 8, one rule for both profiles (docs/code-format.md section 6): the check time
+    """Stage 9, one rule for both profiles (docs/code-format.md section 6): the check time
     ``now`` must lie within the code's [iat, exp] and within the signer key's validity
     [not_before, not_after], all inclusive; ``skew`` is allowed on the early side only.
     ``iat`` is not compared with the key's validity (the EU reference verifiers do not:

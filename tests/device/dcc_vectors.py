@@ -14,9 +14,10 @@ Chain flags are checked on the vector's own fields with the verifier's own stage
 * ``EXPECTEDDECODE``: ``COSE`` parses as COSE_Sign1 with a DCC CWT whose DGC equals
   ``JSON`` (as the EU reference test runner compares it);
 * ``EXPECTEDVALIDJSON``: the whole chain from ``PREFIX`` gives a DGC equal to ``JSON``;
-* ``EXPECTEDSCHEMAVALIDATION``: the verifier checks only the part of the DGC schema it
-  reads (docs/code-format.md section 5): ``true`` needs that check to pass, ``false``
-  needs a ``bad_structure`` verdict.
+* ``EXPECTEDSCHEMAVALIDATION``: the DGC decoded from ``COSE`` follows the EU DCC schema
+  by the verifier's own check (:func:`device.verify.dccschema.check_dgc`, the rules of
+  docs/code-format.md section 5); ``false`` also needs the verdict to deny the code
+  (a schema failure is a ``bad_structure`` verdict after the signature, stage 7).
 
 The others are read from the verdict of ``Verifier([signer]).verify(PREFIX,
 at=VALIDATIONCLOCK)``, whose reason is the first stage that failed:
@@ -26,6 +27,10 @@ at=VALIDATIONCLOCK)``, whose reason is the first stage that failed:
 * ``EXPECTEDKEYUSAGE`` (the certificate's EKU allows the DGC type): ``key_usage``;
 * ``EXPECTEDEXPIRATIONCHECK`` (valid at ``VALIDATIONCLOCK``): ``not_yet_valid``,
   ``expired``.
+
+A ``bad_structure`` verdict that carries claims (``iat`` set) failed the DCC schema
+stage, after the signature verified; without claims it failed the structure stage 4
+(docs/verifier-api.md).
 
 ``true`` passes when the verdict got past that stage; ``false`` when the verdict failed
 at that stage, or at an earlier one that the vector also expects to fail. Flags about
@@ -43,6 +48,7 @@ Run over any directory of vectors (e.g. a clone of dgc-testdata):
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
 import json
 import sys
@@ -69,6 +75,7 @@ from device.verify.codeformat import (
     unwrap,
     wrap,
 )
+from device.verify.dccschema import check_dgc
 from device.verify.keys import kid_for_certificate
 from device.verify.trustlist import SignerKey
 from device.verify.verdict import Reason, Verdict
@@ -77,11 +84,12 @@ from device.verify.verifier import Verifier, parse_structure
 DCC_DIR = Path(__file__).resolve().parents[1] / "data" / "dcc"
 
 #: Flags read from the verdict: the stage (index in ``_STAGES``) each one checks.
-_STAGES = ("prefix", "base45", "zlib", "structure", "signature", "key_usage", "time", "after")
-_VERDICT_FLAGS = {"EXPECTEDVERIFY": 4, "EXPECTEDKEYUSAGE": 5, "EXPECTEDEXPIRATIONCHECK": 6}
+_STAGES = ("prefix", "base45", "zlib", "structure", "signature", "schema", "key_usage", "time",
+           "after")
+_VERDICT_FLAGS = {"EXPECTEDVERIFY": 4, "EXPECTEDKEYUSAGE": 6, "EXPECTEDEXPIRATIONCHECK": 7}
 #: Flags checked on the chain's own fields: the stage each one is about.
 _CHAIN_FLAGS = {"EXPECTEDUNPREFIX": 0, "EXPECTEDB45DECODE": 1, "EXPECTEDCOMPRESSION": 2,
-                "EXPECTEDDECODE": 3, "EXPECTEDVALIDJSON": 3, "EXPECTEDSCHEMAVALIDATION": 3}
+                "EXPECTEDDECODE": 3, "EXPECTEDVALIDJSON": 3, "EXPECTEDSCHEMAVALIDATION": 5}
 NOT_APPLICABLE = frozenset({"EXPECTEDPICTUREDECODE", "EXPECTEDVALIDOBJECT", "EXPECTEDENCODE"})
 
 
@@ -94,15 +102,17 @@ def verdict_stage(v: Verdict) -> int:
         return 1
     if r is Reason.BAD_COMPRESSION or (r is Reason.TOO_LARGE and "decompressed" in v.detail):
         return 2
+    if r is Reason.BAD_STRUCTURE and v.iat is not None:  # claims reported: signature ok
+        return 5
     if r in (Reason.BAD_STRUCTURE, Reason.TOO_LARGE):
         return 3
     if r in (Reason.UNKNOWN_KEY, Reason.BAD_SIGNATURE):
         return 4
     if r is Reason.KEY_USAGE:
-        return 5
-    if r in (Reason.NOT_YET_VALID, Reason.EXPIRED):
         return 6
-    return 7
+    if r in (Reason.NOT_YET_VALID, Reason.EXPIRED):
+        return 7
+    return 8
 
 
 @dataclass
@@ -184,9 +194,12 @@ def _chain_check(flag: str, d: dict[str, Any]) -> tuple[bool, str]:
             want = _hex(d, "COSE")
             ok = want is None or out == want
             return ok, "zlib ok" + ("" if ok else ", differs from COSE")
-        if flag in ("EXPECTEDDECODE", "EXPECTEDSCHEMAVALIDATION"):
+        if flag == "EXPECTEDSCHEMAVALIDATION":
+            problem = check_dgc(_dgc(bytes.fromhex(d["COSE"])))[0]
+            return problem is None, "schema ok" if problem is None else f"schema: {problem}"
+        if flag == "EXPECTEDDECODE":
             dgc = _dgc(bytes.fromhex(d["COSE"]))
-            if flag == "EXPECTEDSCHEMAVALIDATION" or "JSON" not in d:
+            if "JSON" not in d:
                 return True, "structure ok"
             ok = _same(dgc, d["JSON"])
             return ok, "decoded" + ("" if ok else ", DGC differs from JSON")
@@ -246,12 +259,12 @@ def check_vector(name: str, d: dict[str, Any]) -> VectorReport:
             ok = stage > i if want else (stage == i or (stage < i and stage in expected_fail))
             report.results.append(FlagResult(flag, want, ok, got_verdict))
         elif flag in _CHAIN_FLAGS:
-            if flag == "EXPECTEDSCHEMAVALIDATION" and not want:
-                ok = verdict.reason is Reason.BAD_STRUCTURE
-                report.results.append(FlagResult(flag, want, ok, got_verdict))
-                continue
             succeeded, what = _chain_check(flag, d)
-            report.results.append(FlagResult(flag, want, succeeded is want, what))
+            ok = succeeded is want
+            if flag == "EXPECTEDSCHEMAVALIDATION" and not want:
+                ok = ok and not verdict.accepted  # a document off the schema is denied
+                what = f"{what}; verdict {got_verdict}"
+            report.results.append(FlagResult(flag, want, ok, what))
         else:
             report.not_applicable.append(flag)
     return report
@@ -384,6 +397,181 @@ class _Deriver:
                   "PREFIX": "HC1:" + comp_b45})
         self.vec("cbor-truncated", {"EXPECTEDDECODE": False},
                  _with_cose(d, self.cose_bytes[:-10]))
+        self.schema(good)
+        self.indefinite(good)
+
+    def resigned(self, cert: x509.Certificate, payload: bytes, *,
+                 protected: bytes | None = None, signed_protected: bytes | None = None
+                 ) -> dict[str, Any]:
+        """A vector carrying ``payload`` signed by ``self.key`` as ``cert`` (protected
+        header ``protected``, signed as ``signed_protected``), checked just after iat."""
+        kid = kid_for_certificate(cert)
+        prot = cbor.encode({1: cose.ALG_ES256, 4: kid}) if protected is None else protected
+        tbs = cose.sig_structure(prot if signed_protected is None else signed_protected,
+                                 payload)
+        sig = cose.sign(cose.ALG_ES256, self.key, tbs)
+        blob = cbor.encode(cbor.Tag(18, [prot, {}, payload, sig]))
+        der = base64.b64encode(cert.public_bytes(Encoding.DER)).decode()
+        v = _with_cose(self.d, blob, TESTCTX={**self.d["TESTCTX"], "CERTIFICATE": der,
+                                              "VALIDATIONCLOCK": _iso(self.iat + 60)})
+        v.pop("CBOR", None)
+        return v
+
+    def with_dgc(self, change: Any) -> bytes:
+        """The claims with ``change(dgc, entry)`` applied to the DGC (a copy); a change
+        that returns something other than None replaces the whole DGC with it."""
+        claims = copy.deepcopy(cbor.decode(self.msg.payload, max_items=100_000))
+        dgc = claims[CLAIM_HCERT][1]
+        replaced = change(dgc, dgc[self.kind][0])
+        if replaced is not None:
+            claims[CLAIM_HCERT][1] = replaced
+        return cbor.encode(claims)
+
+    def schema(self, cert: x509.Certificate) -> None:
+        """The DGC broken against the EU DCC schema one way at a time (expected: the schema
+        check fails, the signature verifies), and changed in ways the schema allows
+        (expected: valid throughout). docs/code-format.md section 5 has the rules."""
+        kind = self.kind
+        other = next(t for t in ("v", "t", "r") if t != kind)
+        field_missing = {"v": "dt", "t": "tr", "r": "du"}[kind]
+        wrong_type = {"v": ("sd", "2"), "t": ("sc", 1613824496000), "r": ("df", 20210601)}[kind]
+        bad_value = {"v": ("dn", 0), "t": ("tc", "C" * 81), "r": ("fr", True)}[kind]
+        lenient = {"v": {"dn": 10, "sd": 10}, "t": {"tc": None}, "r": {"co": "XXA"}}[kind]
+        tagged = {"v": ("dt", 1004), "t": ("sc", 0), "r": ("fr", 1004)}[kind]
+
+        def put(target: str, **values: Any) -> Any:
+            def change(dgc: dict[str, Any], entry: dict[str, Any]) -> None:
+                obj = {"dgc": dgc, "nam": dgc.get("nam"), "entry": entry}[target]
+                for k, v in values.items():
+                    if v is _DROP:
+                        obj.pop(k, None)
+                    else:
+                        obj[k] = v
+            return change
+
+        broken: dict[str, Any] = {
+            "dgc-not-map": lambda dgc, e: "not a map",
+            "no-ver": put("dgc", ver=_DROP), "ver-not-semver": put("dgc", ver="1.3"),
+            "no-nam": put("dgc", nam=_DROP), "nam-not-map": put("dgc", nam="X"),
+            "no-fnt-gnt": put("nam", fnt=_DROP, gnt=_DROP), "fnt-lower": put("nam", fnt="d'arc"),
+            "gn-81": put("nam", gn="G" * 81), "no-dob": put("dgc", dob=_DROP),
+            "dob-1899": put("dgc", dob="1899-12-31"), "dob-unknown-parts": put(
+                "dgc", dob="1963-XX-XX"), "dob-number": put("dgc", dob=19640812),
+            "no-group": put("dgc", **{kind: _DROP}),
+            "two-groups": lambda dgc, e: dgc.__setitem__(other, dgc[kind]),
+            "group-empty": put("dgc", **{kind: []}),
+            "two-entries": lambda dgc, e: dgc.__setitem__(kind, [e, e]),
+            "entry-not-map": put("dgc", **{kind: ["x"]}),
+            "no-tg": put("entry", tg=_DROP), "tg-null": put("entry", tg=None),
+            "no-ci": put("entry", ci=_DROP), "ci-empty": put("entry", ci=""),
+            "ci-81": put("entry", ci="URN:UVCI:" + "X" * 72),
+            "co-lower": put("entry", co="at"), "is-81": put("entry", **{"is": "I" * 81}),
+            "entry-field-missing": put("entry", **{field_missing: _DROP}),
+            "entry-field-wrong-type": put("entry", **{wrong_type[0]: wrong_type[1]}),
+            "entry-field-bad-value": put("entry", **{bad_value[0]: bad_value[1]}),
+        }
+        for suffix, change in broken.items():
+            self.vec(f"schema-{suffix}", {"EXPECTEDSCHEMAVALIDATION": False,
+                                          "EXPECTEDVERIFY": True},
+                     self.resigned(cert, self.with_dgc(change)))
+
+        def tag_it(dgc: dict[str, Any], entry: dict[str, Any]) -> None:
+            if not isinstance(entry[tagged[0]], cbor.Tag):  # some issuers tag it already
+                entry[tagged[0]] = cbor.Tag(tagged[1], entry[tagged[0]])
+
+        def unknown_fields(dgc: dict[str, Any], entry: dict[str, Any]) -> None:
+            dgc["zz"] = {"x": [1, None]}
+            entry["zz"] = 1
+
+        valid: dict[str, Any] = {
+            "dob-year": put("dgc", dob="1964"), "dob-year-month": put("dgc", dob="1964-08"),
+            "dob-empty": put("dgc", dob=""), "dob-with-time": put("dgc", dob="1964-08-12T00:00:00"),
+            "gnt-only": put("nam", fnt=_DROP, gnt="ERIKA"),
+            "names-80": put("nam", fn="F" * 80, fnt="F" * 80),
+            "unknown-fields": unknown_fields,
+            "lenient-field": put("entry", **{k: (_DROP if v is None else v)
+                                             for k, v in lenient.items()}),
+            "tagged-date": tag_it,
+        }
+        for suffix, change in valid.items():
+            self.vec(f"schema-ok-{suffix}", {
+                "EXPECTEDSCHEMAVALIDATION": True, "EXPECTEDVERIFY": True,
+                "EXPECTEDKEYUSAGE": True, "EXPECTEDEXPIRATIONCHECK": True},
+                self.resigned(cert, self.with_dgc(change)))
+
+    def indefinite(self, cert: x509.Certificate) -> None:
+        """Indefinite-length CBOR (RFC 8949 section 3.2), as some issuers write it: the
+        claims re-signed with every array, map and string of indefinite length; the
+        genuine code's envelope re-written with indefinite lengths around its untouched
+        protected header, payload and signature (its own certificate still verifies it);
+        a protected header of indefinite length signed as written, or (wrongly) signed in
+        its re-encoded definite form; and a misplaced break."""
+        d = self.d
+        claims = cbor.decode(self.msg.payload, max_items=100_000)
+        ok = {"EXPECTEDVERIFY": True, "EXPECTEDSCHEMAVALIDATION": True,
+              "EXPECTEDEXPIRATIONCHECK": True}
+        if d.get("EXPECTEDRESULTS", {}).get("EXPECTEDDECODE") and "JSON" in d:
+            ok["EXPECTEDDECODE"] = True
+        self.vec("cbor-indefinite", ok, self.resigned(cert, indefinite(claims)))
+        self.vec("cbor-indefinite-envelope", {
+            f: w for f, w in d["EXPECTEDRESULTS"].items()
+            if f in ("EXPECTEDVERIFY", "EXPECTEDDECODE", "EXPECTEDEXPIRATIONCHECK",
+                     "EXPECTEDKEYUSAGE", "EXPECTEDSCHEMAVALIDATION")},
+            _with_cose(d, indefinite_envelope(self.cose_bytes)))
+        kid = kid_for_certificate(cert)
+        prot = b"\xbf" + cbor.encode(1) + cbor.encode(cose.ALG_ES256) + cbor.encode(4) + \
+            cbor.encode(kid) + b"\xff"
+        self.vec("cbor-indefinite-protected", ok,
+                 self.resigned(cert, self.msg.payload, protected=prot))
+        self.vec("cbor-protected-re-encoded", {"EXPECTEDVERIFY": False},
+                 self.resigned(cert, self.msg.payload, protected=prot,
+                               signed_protected=cbor.encode(cbor.decode(prot))))
+        misplaced = b"\xbf" + indefinite(claims)[1:-1] + cbor.encode(99) + b"\xff"
+        self.vec("cbor-break-misplaced", {"EXPECTEDDECODE": False},
+                 self.resigned(cert, misplaced))
+
+
+class _Drop:
+    """Marks a field to remove (see ``_Deriver.schema``)."""
+
+
+_DROP = _Drop()
+
+
+def indefinite(obj: Any) -> bytes:
+    """``obj`` in CBOR with every array and map of indefinite length and every byte and
+    text string of indefinite length in two chunks (RFC 8949 section 3.2)."""
+    if isinstance(obj, bytes):
+        return b"\x5f" + cbor.encode(obj[:len(obj) // 2]) + cbor.encode(obj[len(obj) // 2:]) \
+            + b"\xff"
+    if isinstance(obj, str):
+        return b"\x7f" + cbor.encode(obj[:len(obj) // 2]) + cbor.encode(obj[len(obj) // 2:]) \
+            + b"\xff"
+    if isinstance(obj, list):
+        return b"\x9f" + b"".join(indefinite(x) for x in obj) + b"\xff"
+    if isinstance(obj, dict):
+        return b"\xbf" + b"".join(indefinite(k) + indefinite(v) for k, v in obj.items()) \
+            + b"\xff"
+    if isinstance(obj, cbor.Tag):
+        return cbor._head(6, obj.tag) + indefinite(obj.value)
+    return cbor.encode(obj)
+
+
+def indefinite_envelope(cose_bytes: bytes) -> bytes:
+    """A COSE_Sign1 re-written with an indefinite-length array, unprotected map and
+    chunked byte strings, its tags kept and its protected header, payload and signature
+    bytes untouched: the same signature still verifies."""
+    obj = cbor.decode(cose_bytes, max_items=100_000)
+    tags = []
+    while isinstance(obj, cbor.Tag):
+        tags.append(obj.tag)
+        obj = obj.value
+    prot_b, unprot, payload, signature = obj
+    out = b"\x9f" + b"".join((indefinite(prot_b), indefinite(unprot), indefinite(payload),
+                              indefinite(signature))) + b"\xff"
+    for t in reversed(tags):
+        out = cbor._head(6, t) + out
+    return out
 
 
 def derived_vectors(base: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
@@ -393,8 +581,10 @@ def derived_vectors(base: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, d
     ``iat`` (accepted while the clock is inside it), not yet valid or no longer valid at
     the clock; EKU that does or does not fit the DGC type; a forged signature, another
     country's certificate, kid placement (protected / unprotected, right / wrong), a CWT
-    tag around the COSE tag, an alg that does not fit the key; and each encoding stage
-    broken. Each says only what it tests, like the published ones."""
+    tag around the COSE tag, an alg that does not fit the key; each encoding stage
+    broken; the DGC broken against the EU DCC schema one way at a time, or changed in
+    ways the schema allows; and indefinite-length CBOR. Each says only what it tests,
+    like the published ones."""
     key = ec.generate_private_key(ec.SECP256R1())
     out: list[tuple[str, dict[str, Any]]] = []
     certs = [d["TESTCTX"]["CERTIFICATE"] for _, d in base]

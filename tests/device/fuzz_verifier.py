@@ -7,9 +7,11 @@ Run by hand, e.g.::
     .venv/bin/python tests/device/fuzz_verifier.py -max_total_time=600 corpus_dir/
 
 Each input is interpreted as one of: a raw scanned payload, a Base45 body after a
-prefix, zlib-compressed COSE bytes, or CWT claims correctly signed by a trusted key (so
-the fuzzer reaches every stage after the signature). A verdict carrying an internal
-error, or any exception, is a crash.
+prefix, zlib-compressed COSE bytes, CWT claims correctly signed by a trusted key (so
+the fuzzer reaches every stage after the signature), or the DGC of an EU DCC whose other
+claims are valid, correctly signed (so it reaches the EU DCC schema check with any CBOR,
+indefinite lengths included). A verdict carrying an internal error, or any exception, is
+a crash.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 with atheris.instrument_imports():
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from device.verify.codecs import base45, cose
+    from device.verify.codecs import base45, cbor, cose
     from device.verify.codeformat import PREFIX_DCC, PREFIX_SCANGATE, PROFILE_DCC, PROFILE_SCANGATE
     from device.verify.trustlist import SignerKey
     from device.verify.verdict import Verdict
@@ -37,10 +39,18 @@ _SIGNER = SignerKey.from_public_key(_KEY.public_key(), profiles={PROFILE_SCANGAT
 VERIFIER = Verifier([_SIGNER])
 
 
+#: A DCC's claims up to the DGC: {4: exp, 6: iat, -260: {1: <the fuzzed bytes>}}.
+_DCC_CLAIMS_HEAD = (b"\xa3" + cbor.encode(4) + cbor.encode(int(NOW) + 3600) + cbor.encode(6)
+                    + cbor.encode(int(NOW) - 3600) + cbor.encode(-260) + b"\xa1\x01")
+
+
 def payload_for(data: bytes) -> str | bytes:
     if not data:
         return data
-    mode, body = data[0] % 5, data[1:]
+    mode, body = data[0] % 6, data[1:]
+    if mode == 5:
+        signed = cose.sign1(_DCC_CLAIMS_HEAD + body, _KEY, _SIGNER.kid)
+        return PREFIX_DCC + base45.encode(zlib.compress(signed))
     prefix = PREFIX_SCANGATE if data[0] & 0x80 else PREFIX_DCC
     if mode == 0:
         return body

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import copy
+import itertools
 import math
+import pickle
 import struct
 
 import pytest
@@ -25,14 +28,93 @@ def test_rfc_examples(hexdata: str, value: object) -> None:
     assert cbor.decode(bytes.fromhex(hexdata)) == value
 
 
+@pytest.mark.parametrize(("hexdata", "value"), [  # RFC 8949 appendix A, indefinite lengths
+    ("5f42010243030405ff", b"\x01\x02\x03\x04\x05"),
+    ("7f657374726561646d696e67ff", "streaming"), ("9fff", []),
+    ("9f018202039f0405ffff", [1, [2, 3], [4, 5]]), ("9f01820203820405ff", [1, [2, 3], [4, 5]]),
+    ("83018202039f0405ff", [1, [2, 3], [4, 5]]), ("83019f0203ff820405", [1, [2, 3], [4, 5]]),
+    ("9f0102030405060708090a0b0c0d0e0f101112131415161718181819ff", list(range(1, 26))),
+    ("bf61610161629f0203ffff", {"a": 1, "b": [2, 3]}),
+    ("826161bf61626163ff", ["a", {"b": "c"}]),
+    ("bf6346756ef563416d7421ff", {"Fun": True, "Amt": -2}),
+    ("5fff", b""), ("7fff", ""), ("5f4040ff", b""), ("bfff", {}),
+    ("7f62c3bc6161ff", "üa"),  # every chunk valid UTF-8 on its own
+    ("bf7f6161ff01ff", {"a": 1}),  # an indefinite string as a map key
+    ("c19f01ff", cbor.Tag(1, [1])),  # a tag around an indefinite array
+])
+def test_indefinite_length_items(hexdata: str, value: object) -> None:
+    assert cbor.decode(bytes.fromhex(hexdata)) == value
+
+
+@pytest.mark.parametrize(("hexdata", "why"), [  # after RFC 8949 appendix F
+    # chunks that are not definite strings of the string's own type
+    ("5f00ff", "chunk"), ("5f21ff", "chunk"), ("5f6100ff", "chunk"), ("5f80ff", "chunk"),
+    ("5fa0ff", "chunk"), ("5fc000ff", "chunk"), ("5fe0ff", "chunk"), ("7f4100ff", "chunk"),
+    ("5f5f4100ffff", "chunk"), ("7f7f6100ffff", "chunk"), ("5f5cff", "reserved"),
+    # a text chunk that splits a UTF-8 sequence
+    ("7f61c361bcff", "UTF-8"),
+    # a break where none may be: in definite containers, a map value, a tag, at top level
+    ("81ff", "break"), ("8200ff", "break"), ("a1ff", "exceeds"), ("a1ff00", "break"),
+    ("a100ff", "break"), ("9f81ff", "break"), ("bf00ff", "map value"), ("c0ff", "break"),
+    ("ff", "break"), ("9fff00", "trailing"),
+    # the break missing
+    ("5f4100", "truncated"), ("7f6100", "truncated"), ("9f", "truncated"),
+    ("9f0102", "truncated"), ("bf", "truncated"), ("bf01020102", "truncated"),
+    ("819f", "truncated"), ("9f8000", "truncated"), ("9f9f9f9f9fffffffff", "truncated"),
+    # additional information 31 on an integer or a tag
+    ("1f", "indefinite length"), ("3f", "indefinite length"), ("df", "indefinite length"),
+    # what definite maps refuse, indefinite ones refuse too
+    ("bf0101 0102ff".replace(" ", ""), "duplicate"), ("bf8101 02ff".replace(" ", ""),
+                                                       "key of unsupported"),
+    ("bfc10101ff", "key of unsupported"), ("bff701ff", "key of unsupported"),
+    ("5f4201ff", "truncated"),  # a chunk running past the end
+])
+def test_malformed_indefinite(hexdata: str, why: str) -> None:
+    with pytest.raises(cbor.CBORError, match=why) as exc:
+        cbor.decode(bytes.fromhex(hexdata))
+    assert not isinstance(exc.value, cbor.CBORLimitError)
+
+
+def test_indefinite_items_are_bounded_like_definite_ones() -> None:
+    """docs/code-format.md section 7: the same depth and item limits, charged as read."""
+    at_limit = b"\x9f" * 3 + b"\x00" + b"\xff" * 3  # the integer at depth 3
+    assert cbor.decode(at_limit, max_depth=3) == [[[0]]]
+    with pytest.raises(cbor.CBORLimitError):
+        cbor.decode(b"\x9f" + at_limit + b"\xff", max_depth=3)
+    assert cbor.decode(b"\x9f" * 3 + b"\x9f\xff" + b"\xff" * 3, max_depth=3) == [[[[]]]]
+    with pytest.raises(cbor.CBORLimitError):  # map keys are one level down
+        cbor.decode(b"\xbf\x01\x02\xff", max_depth=0)
+    flat = b"\x9f" + b"\x01" * 99 + b"\xff"  # the array and 99 items
+    assert len(cbor.decode(flat, max_items=100)) == 99
+    with pytest.raises(cbor.CBORLimitError):
+        cbor.decode(flat, max_items=99)
+    pairs = b"\xbf" + b"".join(bytes((0x18, i, 0)) for i in range(30, 40)) + b"\xff"
+    assert len(cbor.decode(pairs, max_items=21)) == 10
+    with pytest.raises(cbor.CBORLimitError):
+        cbor.decode(pairs, max_items=20)
+    chunks = b"\x5f" + b"\x41x" * 50 + b"\xff"  # each chunk is one item
+    assert cbor.decode(chunks, max_items=51) == b"x" * 50
+    with pytest.raises(cbor.CBORLimitError):
+        cbor.decode(chunks, max_items=50)
+    with pytest.raises(cbor.CBORLimitError):  # 16 KiB of empty chunks
+        cbor.decode(b"\x5f" + b"\x40" * 16_000 + b"\xff")
+    # an endless indefinite array is refused by the item limit, not by running out of bytes
+    with pytest.raises(cbor.CBORLimitError):
+        cbor.decode(b"\x9f" + b"\x00" * (cbor.MAX_ITEMS + 10))
+
+
 def test_undefined_and_nan() -> None:
     assert cbor.decode(b"\xf7") is cbor.UNDEFINED
+    # one instance, whatever copies a decoded value (encode() tells it by identity)
+    assert copy.deepcopy([cbor.UNDEFINED])[0] is cbor.UNDEFINED
+    assert pickle.loads(pickle.dumps(cbor.UNDEFINED)) is cbor.UNDEFINED
+    assert cbor.encode(copy.copy(cbor.UNDEFINED)) == b"\xf7"
     assert math.isnan(cbor.decode(bytes.fromhex("f97e00")))
 
 
 @pytest.mark.parametrize(("hexdata", "why"), [
     ("", "truncated"), ("18", "truncated"), ("62c3", "truncated"), ("8301", "exceeds"),
-    ("5f42010243030405ff", "indefinite"), ("9f01ff", "indefinite"), ("ff", "break"),
+    ("ff", "break"),
     ("1c", "reserved"), ("f0", "simple"), ("f818", "simple"), ("62c328", "UTF-8"),
     ("a2010101 02".replace(" ", ""), "duplicate"), ("a1810102", "key of unsupported"),
     ("0001", "trailing"), ("a1", "exceeds"),
@@ -139,6 +221,8 @@ def _ref_item(data: bytes, pos: int) -> tuple[object, int]:
     ib = data[pos]
     pos += 1
     major, info = ib >> 5, ib & 0x1F
+    if info == 31 and major != 7:
+        return _ref_indefinite(data, pos, major)
     if major == 7:
         simple = {20: False, 21: True, 22: None, 23: cbor.UNDEFINED}
         if info in simple:
@@ -174,12 +258,44 @@ def _ref_item(data: bytes, pos: int) -> tuple[object, int]:
         for _ in range(arg):
             k, pos = _ref_item(data, pos)
             v, pos = _ref_item(data, pos)
-            if k in m:
-                raise KeyError
-            m[k] = v
+            _ref_put(m, k, v)
         return m, pos
     v, pos = _ref_item(data, pos)
     return cbor.Tag(arg, v), pos
+
+
+def _ref_put(m: dict[object, object], k: object, v: object) -> None:
+    if k in m or isinstance(k, cbor.Tag) or k is cbor.UNDEFINED:
+        raise KeyError
+    m[k] = v
+
+
+def _ref_indefinite(data: bytes, pos: int, major: int) -> tuple[object, int]:
+    """RFC 8949 section 3.2, one item at a time (IndexError / KeyError: not well-formed)."""
+    if major in (2, 3):
+        parts = []
+        while data[pos] != 0xFF:
+            if data[pos] >> 5 != major or data[pos] & 0x1F == 31:
+                raise KeyError
+            chunk, pos = _ref_item(data, pos)
+            parts.append(chunk)
+        return (b"" if major == 2 else "").join(parts), pos + 1  # type: ignore[attr-defined]
+    if major == 4:
+        out = []
+        while data[pos] != 0xFF:
+            v, pos = _ref_item(data, pos)
+            out.append(v)
+        return out, pos + 1
+    if major == 5:
+        m: dict[object, object] = {}
+        while data[pos] != 0xFF:
+            k, pos = _ref_item(data, pos)
+            if data[pos] == 0xFF:
+                raise KeyError
+            v, pos = _ref_item(data, pos)
+            _ref_put(m, k, v)
+        return m, pos + 1
+    raise KeyError  # majors 0, 1 and 6 have no indefinite form
 
 
 def _ref_decode(data: bytes) -> object:
@@ -215,7 +331,14 @@ _SEEDS = [cbor.encode(v) for v in (
     [1, -1, -24, -25, b"", b"x" * 23, b"y" * 24, "", "z" * 23, "w" * 24, "é" * 20, 1.5, None,
      True, cbor.UNDEFINED, {}, [], cbor.Tag(0, "2021")],
     {-7: b"k", "k": -24, 4: [b"b" * 30], b"bk": {"n": -300}},
-)]
+)] + [b"".join((  # indefinite: maps, an array, chunked byte and text strings, a chunked key
+    b"\xbf\x01\x7f", cbor.encode("A"), cbor.encode("T"), b"\xff", cbor.encode(4),
+    cbor.encode(1620237600), cbor.encode(-260), b"\xbf\x01\xbf", cbor.encode("v"), b"\x9f\xbf",
+    cbor.encode("ci"), b"\x7f", cbor.encode("URN:"), cbor.encode("UVCI"), b"\xff",
+    cbor.encode("dn"), cbor.encode(1), b"\xff\xff", cbor.encode("ver"), cbor.encode("1.0.0"),
+    b"\xff\xff", cbor.encode(99), b"\x5f", cbor.encode(b"\x01\xff"), cbor.encode(b""),
+    cbor.encode(b"abc"), b"\xff\xff",
+))]
 
 
 @settings(max_examples=400, deadline=None)
@@ -242,6 +365,44 @@ def test_matches_reference_decoder_on_mutated_inputs(seed: bytes, edits: list[tu
         assert expected is _INVALID
         return
     assert expected is not _INVALID and _same(got, expected)
+
+
+def _encode_any_length(obj: object, draw: st.DataObject) -> bytes:
+    """``obj`` in CBOR where each string, array and map is written with a definite or an
+    indefinite length (strings in random chunks), as the drawn choices say."""
+    if isinstance(obj, (bytes, str)) and draw.draw(st.booleans()):
+        raw = obj if isinstance(obj, bytes) else obj.encode()
+        cuts = sorted(draw.draw(st.lists(st.integers(0, len(raw)), max_size=4)))
+        if isinstance(obj, str):  # a text chunk may not split a UTF-8 sequence
+            cuts = [c for c in cuts if c == len(raw) or raw[c] & 0xC0 != 0x80]
+        bounds = [0, *cuts, len(raw)]
+        head = b"\x5f" if isinstance(obj, bytes) else b"\x7f"
+        chunks = [cbor.encode(raw[a:b] if isinstance(obj, bytes) else raw[a:b].decode())
+                  for a, b in itertools.pairwise(bounds)]
+        return head + b"".join(chunks) + b"\xff"
+    if isinstance(obj, list):
+        body = b"".join(_encode_any_length(x, draw) for x in obj)
+        if draw.draw(st.booleans()):
+            return b"\x9f" + body + b"\xff"
+        return cbor._head(4, len(obj)) + body
+    if isinstance(obj, dict):
+        body = b"".join(_encode_any_length(k, draw) + _encode_any_length(v, draw)
+                        for k, v in obj.items())
+        if draw.draw(st.booleans()):
+            return b"\xbf" + body + b"\xff"
+        return cbor._head(5, len(obj)) + body
+    if isinstance(obj, cbor.Tag):
+        return cbor._head(6, obj.tag) + _encode_any_length(obj.value, draw)
+    return cbor.encode(obj)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values, st.data())
+def test_indefinite_and_definite_lengths_decode_alike(value: object, draw: st.DataObject
+                                                      ) -> None:
+    data = _encode_any_length(value, draw)
+    assert cbor.decode(data, max_depth=64, max_items=10**6) == value
+    assert _same(_ref_decode(data), cbor.decode(data, max_depth=64, max_items=10**6))
 
 
 @pytest.mark.parametrize("seed", _SEEDS)

@@ -20,6 +20,14 @@ from device.verify.trustlist import SignerKey
 from device.verify.verdict import Reason
 from device.verify.verifier import Verifier
 from sim.issuer import Issuer
+from tests.device.verifier_fixtures import (
+    cert_signer,
+    dcc_payload,
+    dcc_samples,
+    kid_of,
+    make_cert,
+    resign,
+)
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "code-format.md"
 
@@ -115,6 +123,40 @@ def _equal_keys() -> bytes:
     return b"\x18\x63\x01" + b"\xfb" + bytes.fromhex("4058c00000000000") + b"\x02"
 
 
+def _chunked(data: bytes) -> bytes:
+    """``data`` as an indefinite-length byte string of two chunks."""
+    half = len(data) // 2
+    return b"\x5f" + cbor.encode(data[:half]) + cbor.encode(data[half:]) + b"\xff"
+
+
+def _indefinite_map(m: dict[Any, Any]) -> bytes:
+    return b"\xbf" + b"".join(cbor.encode(k) + cbor.encode(v) for k, v in m.items()) + b"\xff"
+
+
+def _indefinite_code(*, protected: bool = False) -> str:
+    """An SG1: code written with indefinite lengths wherever CBOR allows one: the
+    COSE_Sign1 array, the unprotected map, the claims map and the payload and signature
+    byte strings (chunked); with ``protected``, also the protected header's map and its
+    byte string. The signature is over the protected bytes exactly as written."""
+    body = _indefinite_map(_claims())
+    prot_b = (_indefinite_map({1: cose.ALG_ES256, 4: _KID}) if protected
+              else cbor.encode({1: cose.ALG_ES256, 4: _KID}))
+    sig = cose.sign(cose.ALG_ES256, _KEY, cose.sig_structure(prot_b, body))
+    prot_item = _chunked(prot_b) if protected else cbor.encode(prot_b)
+    raw = (b"\xd2\x9f" + prot_item + b"\xbf\xff" + _chunked(body) + _chunked(sig) + b"\xff")
+    return wrap(PROFILE_SCANGATE, raw)
+
+
+def _re_encoded_protected() -> str:
+    """The protected header sent with an indefinite-length map but signed as its
+    definite (re-encoded) form: a verifier must sign-check the bytes as received."""
+    body = cbor.encode(_claims())
+    sent = _indefinite_map({1: cose.ALG_ES256, 4: _KID})
+    signed_over = cbor.encode(cbor.decode(sent))
+    sig = cose.sign(cose.ALG_ES256, _KEY, cose.sig_structure(signed_over, body))
+    return wrap(PROFILE_SCANGATE, cbor.encode(cbor.Tag(18, [sent, {}, body, sig])))
+
+
 def _with_private(key: int, value: Any) -> dict[Any, Any]:
     c = _claims()
     c[CLAIM_SCANGATE] = {**c[CLAIM_SCANGATE], key: value}
@@ -192,6 +234,19 @@ case("tagged-map-key")(lambda: _code({**_claims(), 99: {cbor.Tag(1, 5): 1}}))
 case("duplicate-key")(lambda: _code(payload=_raw_claims_with(b"\x01\x61x")))
 case("equal-keys")(lambda: _code(payload=_raw_claims_with(_equal_keys(), entries=2)))
 case("indefinite-length")(lambda: _code(payload=_raw_claims_with(b"\x18\x63\x9f\x01\xff")))
+case("indefinite-everywhere")(_indefinite_code)
+case("indefinite-protected")(lambda: _indefinite_code(protected=True))
+case("protected-re-encoded")(_re_encoded_protected)
+case("indefinite-break-value")(lambda: _code(payload=_raw_claims_with(b"\x18\x63\xbf\x01\xff")))
+case("indefinite-chunk-type")(lambda: _code(payload=_raw_claims_with(b"\x18\x63\x5f\x61x\xff")))
+case("indefinite-chunk-nested")(lambda: _code(payload=_raw_claims_with(
+    b"\x18\x63\x5f\x5f\x41x\xff\xff")))
+case("indefinite-no-break")(lambda: _code(payload=_raw_claims_with(b"\x18\x63\x9f\x01")))
+case("indefinite-integer")(lambda: _code(payload=_raw_claims_with(b"\x18\x63\x1f")))
+case("indefinite-items-over")(lambda: _code(payload=_raw_claims_with(
+    b"\x18\x63\x9f" + b"\x01" * 1024 + b"\xff")))
+case("indefinite-depth-13")(lambda: _code(payload=_raw_claims_with(
+    b"\x18\x63" + b"\x9f" * 12 + b"\x05" + b"\xff" * 12)))
 case("trailing-bytes")(lambda: "SG1:" + base45.encode(zlib.compress(unwrap(_code())[1] + b"\x00")))
 case("at-exp", at=NOW + 300)(lambda: _code())
 case("after-exp", at=NOW + 301)(lambda: _code())
@@ -221,3 +276,98 @@ def test_documented_reason(name: str) -> None:
     expected_profile = None if v.reason in (Reason.UNKNOWN_FORMAT,) or (
         v.reason is Reason.TOO_LARGE and "payload longer" in v.detail) else "scangate"
     assert v.profile == expected_profile, (name, v.detail)
+
+
+# ------------------------------------------------------------------ DCC schema cases
+
+def _dcc_doc_cases() -> dict[str, Reason]:
+    text = DOC.read_text(encoding="utf-8")
+    table = text[text.index("#### DCC schema cases"):text.index("## 6. Checks")]
+    return {m.group(1): Reason(m.group(3)) for m in map(_ROW.match, table.splitlines()) if m}
+
+
+_DCC = next(s for s in dcc_samples() if s.name == "AT-1")  # a vaccination
+_DCC_KEY = ec.generate_private_key(ec.SECP256R1())
+_DCC_CERT = make_cert(_DCC_KEY)
+
+
+def _entry(**values: Any) -> Callable[[dict[str, Any]], None]:
+    def change(dgc: dict[str, Any]) -> None:
+        dgc["v"][0].update(values)
+    return change
+
+
+def _top(**values: Any) -> Callable[[dict[str, Any]], None]:
+    def change(dgc: dict[str, Any]) -> None:
+        for k, v in values.items():
+            if v is None:
+                dgc.pop(k, None)
+            else:
+                dgc[k] = v
+    return change
+
+
+def _names(**values: Any) -> Callable[[dict[str, Any]], None]:
+    def change(dgc: dict[str, Any]) -> None:
+        for k, v in values.items():
+            if v is None:
+                dgc["nam"].pop(k, None)
+            else:
+                dgc["nam"][k] = v
+    return change
+
+
+def _extra_field(dgc: dict[str, Any]) -> None:
+    dgc["xx"] = 1
+    dgc["v"][0]["xx"] = [1]
+
+
+def _tag_dt(dgc: dict[str, Any]) -> None:
+    dgc["v"][0]["dt"] = cbor.Tag(1004, dgc["v"][0]["dt"])
+
+
+def _drop_ci(dgc: dict[str, Any]) -> None:
+    del dgc["v"][0]["ci"]
+
+
+DCC_CASES: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "dcc-valid": lambda dgc: None,
+    "dcc-dob-year": _top(dob="1964"), "dcc-dob-empty": _top(dob=""),
+    "dcc-dob-time": _top(dob="1964-08-12T00:00:00"),
+    "dcc-gnt-only": _names(fnt=None, gnt="GABRIELE"),
+    "dcc-dose-10": _entry(dn=10, sd=10), "dcc-unknown-field": _extra_field,
+    "dcc-dt-tagged": _tag_dt, "dcc-no-dob": _top(dob=None), "dcc-dob-1899": _top(dob="1899-12-31"),
+    "dcc-dob-unknown-parts": _top(dob="1963-XX-XX"), "dcc-no-ver": _top(ver=None),
+    "dcc-ver-two-parts": _top(ver="1.3"), "dcc-no-names": _names(fnt=None, gnt=None),
+    "dcc-fnt-lower-case": _names(fnt="Muster"), "dcc-fn-81": _names(fn="F" * 81),
+    "dcc-two-groups": lambda dgc: dgc.__setitem__("t", dgc["v"]),
+    "dcc-two-entries": lambda dgc: dgc.__setitem__("v", dgc["v"] * 2),
+    "dcc-no-ci": _drop_ci, "dcc-dose-0": _entry(dn=0), "dcc-dose-text": _entry(sd="2"),
+    "dcc-co-lower-case": _entry(co="at"), "dcc-is-81": _entry(**{"is": "I" * 81}),
+    "dcc-tg-null": _entry(tg=None), "dcc-dgc-not-a-map": lambda dgc: "a text",
+    "dcc-schema-forged": _top(dob=None),
+}
+
+
+def _dcc_code(change: Callable[[dict[str, Any]], Any], key: Any = _DCC_KEY) -> str:
+    def mutate(claims: dict[Any, Any]) -> None:
+        replaced = change(claims[-260][1])
+        if replaced is not None:
+            claims[-260][1] = replaced
+    return dcc_payload(resign(_DCC.cose_bytes(), key, kid_of(_DCC_CERT), mutate=mutate))
+
+
+def test_every_dcc_schema_case_has_an_input_and_every_input_is_documented() -> None:
+    documented = _dcc_doc_cases()
+    assert len(documented) >= 20, "the DCC schema cases table of docs/code-format.md is missing"
+    assert set(documented) == set(DCC_CASES)
+
+
+@pytest.mark.parametrize("name", sorted(DCC_CASES))
+def test_documented_dcc_schema_reason(name: str) -> None:
+    key = ec.generate_private_key(ec.SECP256R1()) if name == "dcc-schema-forged" else _DCC_KEY
+    v = Verifier([cert_signer(_DCC_CERT)]).verify(_dcc_code(DCC_CASES[name], key), at=_DCC.at)
+    assert v.reason is _dcc_doc_cases()[name], (name, v.detail)
+    assert v.profile == "eu-dcc"
+    if v.reason is Reason.BAD_STRUCTURE:  # stage 7: after the signature, claims reported
+        assert v.detail.startswith("DGC schema: ") and v.iat is not None, (name, v.detail)

@@ -189,3 +189,35 @@ def test_common_layout_reader_takes_the_usual_codes() -> None:
     unprot = cbor.encode(cbor.Tag(18, [cbor.encode({1: -7}), {4: _KID}, b"p", b"s" * 64]))
     assert cose.parse_sign1_common(unprot) is None
     assert cose.parse_sign1_common(_LAYOUTS[0] + b"\x00") is None
+
+
+def _chunked(data: bytes) -> bytes:
+    half = len(data) // 2
+    return b"\x5f" + cbor.encode(data[:half]) + cbor.encode(data[half:]) + b"\xff"
+
+
+@pytest.mark.parametrize("indefinite", range(1, 32))
+def test_indefinite_items_go_to_the_generic_decoder_and_sign_the_bytes_as_received(
+        indefinite: int) -> None:
+    """Any indefinite-length part (bit 0: the array, 1: the protected header's map,
+    2: its byte string, 3: the unprotected map, 4: payload and signature chunked) makes
+    the direct reader step aside; the generic decoder gives the same fields as for the
+    definite layout, and the Sig_structure uses the protected bytes as received."""
+    key = ec_key()
+    body = cbor.encode({1: "x", 4: 2, 6: 1})
+    prot_b = (b"\xbf\x01\x26\x04\x48" + _KID + b"\xff" if indefinite & 2
+              else cbor.encode({1: -7, 4: _KID}))
+    sig = cose.sign(cose.ALG_ES256, key, cose.sig_structure(prot_b, body))
+    parts = [_chunked(prot_b) if indefinite & 4 else cbor.encode(prot_b),
+             b"\xbf\xff" if indefinite & 8 else b"\xa0",
+             _chunked(body) if indefinite & 16 else cbor.encode(body),
+             _chunked(sig) if indefinite & 16 else cbor.encode(sig)]
+    raw = b"\xd2" + (b"\x9f" + b"".join(parts) + b"\xff" if indefinite & 1
+                     else b"\x84" + b"".join(parts))
+    assert cose.parse_sign1_common(raw) is None
+    msg = _generic(raw)
+    assert msg is not None
+    assert (msg.protected_bytes, msg.unprotected, msg.payload, msg.signature, msg.alg,
+            msg.kid) == (prot_b, {}, body, sig, cose.ALG_ES256, _KID)
+    assert msg.to_be_signed() == cose.sig_structure(prot_b, body)
+    assert cose.verify(msg.alg, key.public_key(), msg.to_be_signed(), msg.signature)

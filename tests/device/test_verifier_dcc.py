@@ -78,6 +78,13 @@ def test_the_harness_catches_a_wrong_result() -> None:
         "EXPECTEDEXPIRATIONCHECK": False}}).passed
     report = check_vector(name, {**d, "EXPECTEDRESULTS": {"EXPECTEDPICTUREDECODE": True}})
     assert report.passed and report.not_applicable == ["EXPECTEDPICTUREDECODE"]
+    # a DGC off the schema: the schema flag must say so, and its signature still verifies
+    no_dob = next(v for n, v in DERIVED if n == f"{name}~schema-no-dob")
+    for flags in ({"EXPECTEDSCHEMAVALIDATION": True}, {"EXPECTEDVERIFY": False},
+                  {"EXPECTEDEXPIRATIONCHECK": True}):
+        assert not check_vector(name, {**no_dob, "EXPECTEDRESULTS": flags}).passed, flags
+    assert check_vector(name, {**no_dob, "EXPECTEDRESULTS": {
+        "EXPECTEDSCHEMAVALIDATION": False, "EXPECTEDVERIFY": True}}).passed
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: s.name)
@@ -248,16 +255,84 @@ def test_key_for_scangate_profile_only_cannot_sign_dcc() -> None:
     assert Verifier([signer]).verify(s.prefix, at=s.at).reason is Reason.KEY_USAGE
 
 
-@pytest.mark.parametrize(("mutate", "reason"), [
-    (lambda c: c.pop(CLAIM_EXP), Reason.BAD_STRUCTURE),
-    (lambda c: c.__setitem__(CLAIM_IAT, "yesterday"), Reason.BAD_STRUCTURE),
-    (lambda c: c.pop(CLAIM_HCERT), Reason.BAD_STRUCTURE),
-    (lambda c: c[CLAIM_HCERT][1].__setitem__("t", c[CLAIM_HCERT][1]["v"]), Reason.BAD_STRUCTURE),
-    (lambda c: c[CLAIM_HCERT][1]["v"][0].pop("ci"), Reason.BAD_STRUCTURE),
+@pytest.mark.parametrize(("mutate", "after_signature"), [
+    (lambda c: c.pop(CLAIM_EXP), False),
+    (lambda c: c.__setitem__(CLAIM_IAT, "yesterday"), False),
+    (lambda c: c.pop(CLAIM_HCERT), False),
+    (lambda c: c.__setitem__(CLAIM_HCERT, {2: {}}), False),
+    (lambda c: c[CLAIM_HCERT].__setitem__(1, "not a map"), True),
+    (lambda c: c[CLAIM_HCERT][1].__setitem__("t", c[CLAIM_HCERT][1]["v"]), True),
+    (lambda c: c[CLAIM_HCERT][1]["v"][0].pop("ci"), True),
+    (lambda c: c[CLAIM_HCERT][1].pop("dob"), True),
 ])
-def test_dcc_structure_errors(mutate: Any, reason: Reason) -> None:
+def test_dcc_structure_errors(mutate: Any, after_signature: bool) -> None:
+    """The CWT (stage 4) is judged before the signature, the DGC (stage 7) after it: a
+    DGC off the schema is bad_structure with the claims reported, as facts are once the
+    signature verified."""
     s = BY_NAME["AT-1"]
     key = ec_key()
     cert = make_cert(key)
     payload = dcc_payload(resign(s.cose_bytes(), key, kid_of(cert), mutate=mutate))
-    assert Verifier([cert_signer(cert)]).verify(payload, at=s.at).reason is reason
+    v = Verifier([cert_signer(cert)]).verify(payload, at=s.at)
+    assert v.reason is Reason.BAD_STRUCTURE and v.decision is Decision.DENY
+    assert v.detail.startswith("DGC schema: ") is after_signature
+    assert (v.iat is not None) is after_signature and (v.kid is not None) is after_signature
+
+
+def _schema_broken(mutate: Any, *, eku: tuple[str, ...] = (),
+                   sample: str = "AT-1") -> tuple[str, SignerKey, float]:
+    s = BY_NAME[sample]
+    key = ec_key()
+    cert = make_cert(key, eku=eku)
+    return (dcc_payload(resign(s.cose_bytes(), key, kid_of(cert), mutate=mutate)),
+            cert_signer(cert), s.at)
+
+
+def test_dgc_schema_stage_comes_after_the_signature_and_before_key_usage_and_time() -> None:
+    """docs/code-format.md section 6: signature (6), DCC schema (7), key usage (8),
+    validity window (9)."""
+    def no_dob(c: dict[Any, Any]) -> None:
+        del c[CLAIM_HCERT][1]["dob"]
+
+    payload, signer, at = _schema_broken(no_dob, eku=(EKU_TEST,))  # a vaccination, test key
+    ver = Verifier([signer])
+    late = float(Verifier([signer]).verify(payload, at=at).exp or 0) + 3600
+    for when in (at, late):  # wrong EKU, and also expired: the schema stage still first
+        v = ver.verify(payload, at=when)
+        assert (v.reason, v.detail) == (Reason.BAD_STRUCTURE, "DGC schema: dob missing")
+    forged = SignerKey.from_public_key(ec_key().public_key(), kid=signer.kid,
+                                       profiles={"eu-dcc"})
+    assert Verifier([forged]).verify(payload, at=late).reason is Reason.BAD_SIGNATURE
+    fine, signer2, _ = _schema_broken(lambda c: None, eku=(EKU_TEST,))
+    assert Verifier([signer2]).verify(fine, at=late).reason is Reason.KEY_USAGE
+    fine3, signer3, _ = _schema_broken(lambda c: None)
+    assert Verifier([signer3]).verify(fine3, at=late).reason is Reason.EXPIRED
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("dob", "1899-02-26"), ("nam", {"fn": "Gößinger", "fnt": "Gößinger"}),
+    ("v", [{"ci": "URN:UVCI:01:AT:SECRET", "dn": 0}]),
+])
+def test_a_schema_failure_names_the_field_never_its_value(field: str, value: Any) -> None:
+    def put(c: dict[Any, Any]) -> None:
+        c[CLAIM_HCERT][1][field] = value
+
+    payload, signer, at = _schema_broken(put)
+    v = Verifier([signer]).verify(payload, at=at)
+    assert v.reason is Reason.BAD_STRUCTURE and field in v.detail
+    text = repr(v) + repr(v.to_json())
+    for secret in ("1899", "Gößinger", "SECRET", "Musterfrau", "1998-02-26"):
+        assert secret not in text
+
+
+def test_each_kind_of_dcc_is_checked_against_its_entry_rules() -> None:
+    for sample, field in (("AT-1", "dt"), ("AT-3", "sc"), ("AT-2", "du")):
+        kind = {"AT-1": "v", "AT-3": "t", "AT-2": "r"}[sample]
+
+        def drop(c: dict[Any, Any], kind: str = kind, field: str = field) -> None:
+            del c[CLAIM_HCERT][1][kind][0][field]
+
+        payload, signer, at = _schema_broken(drop, sample=sample)
+        v = Verifier([signer]).verify(payload, at=at)
+        assert (v.reason, v.detail, v.cert_type) == (
+            Reason.BAD_STRUCTURE, f"DGC schema: {kind}[0].{field} missing", kind)

@@ -5,6 +5,7 @@ seconds per test (max_examples, no deadline)."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import tracemalloc
 import zlib
 
@@ -24,9 +25,12 @@ from device.verify.codeformat import (
     unwrap,
     wrap,
 )
+from device.verify.dccschema import check_dgc
+from device.verify.trustlist import SignerKey
 from device.verify.verdict import Decision, Reason, Verdict
 from device.verify.verifier import Verifier
 from sim.issuer import Issuer
+from tests.device.dcc_vectors import indefinite, indefinite_envelope
 from tests.device.verifier_fixtures import dcc_samples, ec_key
 
 NOW = 1_800_000_000.0
@@ -35,6 +39,9 @@ DCC = next(s for s in dcc_samples() if s.name == "SE-1")
 VERIFIER = Verifier([ISSUER_KEY := __import__("device.verify.trustlist", fromlist=["x"]).SignerKey
                      .from_public_key(ISSUER.private_key.public_key(),
                                       profiles={"scangate"}), DCC.signer])
+#: the issuer's key trusted for both profiles: signed DCC claims reach every later stage
+DCC_VERIFIER = Verifier([SignerKey.from_public_key(ISSUER.private_key.public_key(),
+                                                   profiles={"scangate", "eu-dcc"})])
 GOOD_SG = ISSUER.mint("green", now=NOW)
 GOOD_DCC = DCC.prefix
 FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -127,6 +134,71 @@ def test_mutated_claims_with_valid_signature(profile: str, edits: list[tuple[int
         decode_claims(profile, payload)
     except Reject as r:
         assert r.reason in (Reason.BAD_STRUCTURE, Reason.TOO_LARGE)
+
+
+@FUZZ
+@given(st.sampled_from([GOOD_SG, GOOD_DCC]), EDITS)
+def test_mutated_indefinite_length_cose_bytes(good: str, edits: list[tuple[int, int, int]]
+                                              ) -> None:
+    """The genuine codes re-written with indefinite lengths (still valid), then mutated."""
+    profile, cose_bytes = unwrap(good)
+    at = DCC.at if profile == PROFILE_DCC else NOW
+    rewritten = indefinite_envelope(cose_bytes)
+    assert VERIFIER.verify(wrap(profile, rewritten), at=at).accepted
+    mutated = _mutate(rewritten, edits)
+    v = check(VERIFIER.verify(wrap(profile, mutated), at=at), may_accept=True)
+    if v.accepted:  # only a change outside the signed bytes can keep a code valid
+        orig, new = (cose.parse_sign1(cbor.decode(b)) for b in (cose_bytes, mutated))
+        assert (orig.protected_bytes, orig.payload, orig.signature) == (
+            new.protected_bytes, new.payload, new.signature)
+
+
+@FUZZ
+@given(st.sampled_from([PROFILE_SCANGATE, PROFILE_DCC]), EDITS)
+def test_mutated_indefinite_length_claims_with_valid_signature(
+        profile: str, edits: list[tuple[int, int, int]]) -> None:
+    source = unwrap(GOOD_SG if profile == PROFILE_SCANGATE else GOOD_DCC)[1]
+    claims = cbor.decode(cose.parse_sign1(cbor.decode(source)).payload)
+    payload = _mutate(indefinite(claims), edits)
+    key = ISSUER.private_key
+    signed = cose.sign1(payload, key, ISSUER.kid)
+    check(DCC_VERIFIER.verify(wrap(profile, signed), at=DCC.at), may_accept=True)
+
+
+_DGC = cbor.decode(cose.parse_sign1(cbor.decode(unwrap(GOOD_DCC)[1])).payload)
+_FIELDS = sorted({"ver", "nam", "dob", "v", "t", "r", "fnt", "gnt", "fn", "gn", "tg", "vp",
+                  "mp", "ma", "dn", "sd", "dt", "co", "is", "ci", "sc", "tr", "tc", "df"})
+_VALUES = st.sampled_from([None, True, 0, 1, 10, -1, 1.0, 2.5, "", "AT", "at", "1964",
+                           "1899-01-01", "1964-08-12T00:00:00", "X" * 81, "MUSTER<X", "1.3.0",
+                           [], [{}], {}, {"fnt": "X"}, cbor.Tag(0, "2021"), cbor.Tag(9, 1),
+                           b"bytes", cbor.UNDEFINED])
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.sampled_from(["dgc", "nam", "entry"]), st.sampled_from(_FIELDS),
+                          st.one_of(st.just("drop"), _VALUES)), min_size=1, max_size=4))
+def test_signed_dccs_with_changed_documents(edits: list[tuple[str, str, object]]) -> None:
+    """Genuinely signed DCCs whose DGC is changed field by field: the verdict is OK exactly
+    when the schema check passes, else bad_structure naming a field (stage 7)."""
+    claims = copy.deepcopy(_DGC)
+    dgc = claims[-260][1]
+    for where, name, value in edits:
+        target = dgc if where == "dgc" else dgc.get("nam") if where == "nam" else next(
+            (g[0] for k in ("v", "t", "r") if isinstance(g := dgc.get(k), list) and g
+             and isinstance(g[0], dict)), None)
+        if not isinstance(target, dict):
+            continue
+        if value == "drop":
+            target.pop(name, None)
+        else:
+            target[name] = copy.deepcopy(value)  # the samples are shared between examples
+    signed = cose.sign1(cbor.encode(claims), ISSUER.private_key, ISSUER.kid)
+    v = check(DCC_VERIFIER.verify(wrap(PROFILE_DCC, signed), at=DCC.at), may_accept=True)
+    problem = check_dgc(dgc)[0]
+    if problem is None:
+        assert v.reason is Reason.OK, v.detail
+    else:
+        assert (v.reason, v.detail) == (Reason.BAD_STRUCTURE, "DGC schema: " + problem)
 
 
 @FUZZ

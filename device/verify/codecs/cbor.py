@@ -2,9 +2,19 @@
 
 Written for untrusted input from a QR code: every length is checked against the bytes
 that remain (a short string's once it has been read, see :func:`_item`), nesting depth
-and the total number of data items are capped, duplicate map keys and indefinite-length
-items are refused, and trailing bytes are an error. Tags are kept (:class:`Tag`); the
-caller decides what they mean.
+and the total number of data items are capped, duplicate map keys are refused, and
+trailing bytes are an error. Tags are kept (:class:`Tag`); the caller decides what they
+mean.
+
+Indefinite-length items (RFC 8949 section 3.2) are accepted, as the EU reference
+decoders accept them, within the same bounds: an indefinite array or map charges each
+item to ``max_items`` as it is read and nests like a definite one; an indefinite string
+is a series of definite-length chunks of its own major type (each chunk counts as one
+data item, each text chunk must be valid UTF-8 on its own) ended by a "break". A break
+anywhere else (in place of a map value, a tag's item or a top-level item), a nested
+indefinite chunk, a chunk of another type, or the additional information 31 on an
+integer or a tag is malformed (:class:`CBORError`). They are read by :func:`_indefinite`,
+off the definite fast path.
 
 It sits on the verifier's hot path (about 60 items per EU DCC), so the decoder is one
 recursive function per container with the common items (short strings, small ints)
@@ -52,10 +62,21 @@ def _new_tag(tag: int, value: Any) -> Tag:
 
 
 class _Undefined:
+    """The simple value undefined: one instance (``UNDEFINED``), kept by copy and pickle."""
+
     __slots__ = ()
 
     def __repr__(self) -> str:
         return "undefined"
+
+    def __copy__(self) -> _Undefined:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Undefined:
+        return self
+
+    def __reduce__(self) -> str:
+        return "UNDEFINED"
 
 
 UNDEFINED = _Undefined()
@@ -112,7 +133,7 @@ def _item(data: bytes, pos: int, end: int, depth: int, budget: int,
             arg = int.from_bytes(data[pos:e], "big")
             pos = e
         elif arg == 31:
-            raise CBORError(f"indefinite-length item at offset {pos - 1} is not allowed")
+            return _indefinite(data, pos, end, major, depth, budget)
         else:
             raise CBORError(f"reserved additional information {arg} at offset {pos - 1}")
     if major == 5:
@@ -252,11 +273,103 @@ def _item(data: bytes, pos: int, end: int, depth: int, budget: int,
     raise CBORError(f"unsupported simple value (additional information {arg})")
 
 
+_BREAK = 0xFF
+
+
+def _indefinite(data: bytes, pos: int, end: int, major: int, depth: int,
+                budget: int) -> tuple[Any, int, int]:
+    """The indefinite-length item whose head (additional information 31) ended at ``pos``:
+    (value, next position, item budget left), under the same limits as :func:`_item`."""
+    if major == 2 or major == 3:
+        return _chunked(data, pos, end, major, budget)
+    if major == 4:
+        items: list[Any] = []
+        append = items.append
+        while data[pos] != _BREAK:
+            budget -= 1
+            if depth < 1:
+                raise _too_deep()
+            if budget < 0:
+                raise _too_many()
+            value, pos, budget = _item(data, pos, end, depth - 1, budget)
+            append(value)
+        return items, pos + 1, budget
+    if major == 5:
+        out: dict[Any, Any] = {}
+        pairs = 0
+        try:
+            while data[pos] != _BREAK:
+                budget -= 2
+                if depth < 1:
+                    raise _too_deep()
+                if budget < 0:
+                    raise _too_many()
+                key, pos, budget = _item(data, pos, end, depth - 1, budget)
+                if type(key) is Tag or key is UNDEFINED:
+                    raise CBORError("map key of unsupported type (tag or undefined)")
+                if data[pos] == _BREAK:
+                    raise CBORError(f"'break' in place of a map value at offset {pos}")
+                out[key], pos, budget = _item(data, pos, end, depth - 1, budget)
+                pairs += 1
+        except TypeError:
+            raise CBORError("map key of unsupported type (array or map)") from None
+        if len(out) != pairs:
+            raise CBORError("duplicate map key")
+        return out, pos + 1, budget
+    kind = {0: "an unsigned integer", 1: "a negative integer", 6: "a tag"}[major]
+    raise CBORError(f"indefinite length (additional information 31) on {kind} at offset "
+                    f"{pos - 1}")
+
+
+def _chunked(data: bytes, pos: int, end: int, major: int,
+             budget: int) -> tuple[Any, int, int]:
+    """An indefinite-length byte (2) or text (3) string: definite chunks of the same major
+    type up to the break; each chunk is one data item, each text chunk valid UTF-8."""
+    parts: list[Any] = []
+    while True:
+        ib = data[pos]
+        if ib == _BREAK:
+            break
+        budget -= 1
+        if budget < 0:
+            raise _too_many()
+        info = ib & 0x1F
+        if ib >> 5 != major or info == 31:
+            raise CBORError(f"chunk of an indefinite-length {'byte' if major == 2 else 'text'} "
+                            f"string at offset {pos} is not a definite-length string of the "
+                            "same type")
+        pos += 1
+        if info < 24:
+            n = info
+        elif info < 28:
+            e = pos + (1 << (info - 24))
+            if e > end:
+                raise CBORError("truncated CBOR (argument runs past the end)")
+            n = int.from_bytes(data[pos:e], "big")
+            pos = e
+        else:
+            raise CBORError(f"reserved additional information {info} at offset {pos - 1}")
+        e = pos + n
+        if e > end:
+            raise _past_end()
+        chunk = data[pos:e]
+        pos = e
+        if major == 3:
+            try:
+                parts.append(chunk.decode())
+            except UnicodeDecodeError:
+                raise CBORError("text string chunk is not valid UTF-8") from None
+        else:
+            parts.append(chunk)
+    return ("" if major == 3 else b"").join(parts), pos + 1, budget
+
+
 def _float(data: bytes, pos: int, end: int, info: int) -> Any:
     fmt = _FLOATS.get(info)
     if fmt is None:
         if info == 31:
-            raise CBORError("unexpected 'break' (indefinite-length items are not allowed)")
+            raise CBORError(f"unexpected 'break' at offset {pos - 1} (it may only end an "
+                            "indefinite-length item)")
         raise CBORError(f"unsupported simple value (additional information {info})")
     e = pos + fmt[1]
     if e > end:
