@@ -29,7 +29,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from device.errors import EnrolmentError, IdentityError, JournalError
-from device.identity.files import wipe_file, write_file
+from device.files import atomic_write
+from device.identity.files import wipe_file
 from device.identity.store import Enrolment, IdentityStore
 from device.journal.export import JournalSummary, canonical, held_records, summarise
 from provisioning.errors import ProvisioningError
@@ -159,7 +160,7 @@ def write_bundle(path: Path, claim: dict[str, Any], signature: str, enrolment: E
            "records": records}
     data = gzip.compress(json.dumps(doc, sort_keys=True).encode(), mtime=0)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_file(path, data, mode=0o600)  # records are pseudonymous, still not for everyone
+    atomic_write(path, data, mode=0o600)  # records are pseudonymous, still not for everyone
     return len(records)
 
 
@@ -167,7 +168,7 @@ def wipe(cfg: Any, store: IdentityStore, receipt: dict[str, Any]) -> Path:
     """Keep the receipt, then destroy the key, the identity and the journal."""
     keep = Path(cfg.state_dir) / RECEIPT_FILE
     keep.parent.mkdir(parents=True, exist_ok=True)
-    write_file(keep, json.dumps(receipt, indent=1, sort_keys=True).encode() + b"\n", 0o644)
+    atomic_write(keep, json.dumps(receipt, indent=1, sort_keys=True).encode() + b"\n", 0o644)
     store.wipe()
     for suffix in ("", "-wal", "-shm", "-journal"):
         wipe_file(Path(str(cfg.journal.path) + suffix))

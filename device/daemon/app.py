@@ -288,8 +288,9 @@ class Daemon:
         """Import a part beside the path on a worker thread: the loop keeps deciding."""
         await asyncio.to_thread(importlib.import_module, module)
 
-    async def _abort_start(self) -> None:
-        """A part beside the path failed to start: undo what runs, outputs safe."""
+    async def _stop_beside(self) -> None:
+        """Stop the parts beside the path (tasks, screen, readers, identity agent), each
+        within its time limit; whatever one of them raises, the next is still stopped."""
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -306,6 +307,10 @@ class Daemon:
         if self.identity is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.identity.close(), 1.0)
+
+    async def _abort_start(self) -> None:
+        """A part beside the path failed to start: undo what runs, outputs safe."""
+        await self._stop_beside()
         if self.gate is not None:
             self.gate.safe()
         self._close_sync()
@@ -414,22 +419,7 @@ class Daemon:
             self.gate.safe()  # safe state before anything slower
             gate_state = self.gate.status()
             self.gate.close()
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
-        self._tasks.clear()
-        if self.screen is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.screen.stop(), 1.0)
-            self.screen = None
-        if self.mux is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.mux.close(), 0.5)
-        if self.identity is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.identity.close(), 1.0)
+        await self._stop_beside()
         self._close_sync()
         safe = bool(gate_state) and not any(
             gate_state.get(k) for k in ("relay_open", "green", "red", "buzzer"))

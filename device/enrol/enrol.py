@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from device.enrol.est import EstClient, bootstrap_context, pinned_context
 from device.enrol.voucher import Voucher
 from device.errors import EnrolmentError, KeyLoadError, TrustListError
+from device.files import atomic_write
 from device.identity.certs import (
     build_csr,
     ca_fingerprint,
@@ -44,10 +45,10 @@ from device.identity.certs import (
     pem,
     private_pem,
 )
-from device.identity.files import make_private_dir, write_file
+from device.identity.files import make_private_dir
 from device.identity.store import Enrolment, IdentityStore
 from device.verify.keys import parse_public_key, spki_der
-from device.verify.trustlist import TrustList, TrustStore, atomic_write
+from device.verify.trustlist import TrustList, TrustStore
 
 INTENTS = ("enrol", "replace")
 
@@ -222,8 +223,8 @@ async def enrol(req: EnrolRequest, store: IdentityStore, trust: TrustTarget, *,
         staging = Path(tempfile.mkdtemp(prefix=".enrol-", dir=base))
         try:
             make_private_dir(staging)
-            write_file(staging / "key.pem", private_pem(key), mode=0o600)
-            write_file(staging / "cert.pem", chain_pem, mode=0o600)
+            atomic_write(staging / "key.pem", private_pem(key), mode=0o600)
+            atomic_write(staging / "cert.pem", chain_pem, mode=0o600)
             ctx = pinned_context(ca_pem, staging / "cert.pem", staging / "key.pem")
             async with EstClient(req.central_url, ctx, timeout_s=timeout_s,
                                  transport=transport, terminal_id=req.terminal_id) as mtls:

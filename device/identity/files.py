@@ -1,5 +1,5 @@
-"""Small file primitives for the identity: atomic writes with a given mode, directory fsync,
-ownership of files a root technician writes for the service user, and wiping.
+"""Small file primitives for the identity: ownership of files a root technician writes for
+the service user, and wiping (atomic writes and directory fsync: ``device.files``).
 """
 
 from __future__ import annotations
@@ -8,37 +8,6 @@ import contextlib
 import os
 import secrets
 from pathlib import Path
-
-
-def fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_file(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` atomically (tmp + fsync + rename); the tmp file is created
-    with ``mode`` already, so a private key is never readable by others, not even briefly."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        os.fchmod(fd, mode)  # the umask may have taken bits away; never added any
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 def make_private_dir(path: Path) -> None:

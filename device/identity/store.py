@@ -27,6 +27,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from device.errors import IdentityError, KeyLoadError
+from device.files import atomic_write, fsync_dir
 from device.identity.certs import (
     CertInfo,
     cert_info,
@@ -36,13 +37,7 @@ from device.identity.certs import (
     pem,
     private_pem,
 )
-from device.identity.files import (
-    fsync_dir,
-    make_private_dir,
-    owner_like,
-    wipe_file,
-    write_file,
-)
+from device.identity.files import make_private_dir, owner_like, wipe_file
 
 KEY_FILE = "terminal.key"
 CURRENT = "current"
@@ -125,7 +120,7 @@ class IdentityStore:
         self.dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         make_private_dir(self.dir)
         owner_like(self.dir, self.dir.parent)
-        write_file(self.key_path, private_pem(key), mode=0o600)
+        atomic_write(self.key_path, private_pem(key), mode=0o600)
         owner_like(self.key_path, self.dir.parent)
 
     def load(self) -> Enrolment | None:
@@ -183,7 +178,7 @@ class IdentityStore:
         shutil.rmtree(tmp, ignore_errors=True)
         make_private_dir(tmp)
         for name, data in files.items():
-            write_file(tmp / name, data, mode=0o644)
+            atomic_write(tmp / name, data, mode=0o644)
             owner_like(tmp / name, self.dir.parent)
         os.chmod(tmp, 0o755)
         owner_like(tmp, self.dir.parent)

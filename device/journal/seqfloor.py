@@ -14,7 +14,7 @@ import logging
 import os
 from pathlib import Path
 
-from device.journal.sqlite_file import fsync_dir
+from device.files import fsync_dir
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from device.errors import JournalError
+from device.files import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -124,14 +125,6 @@ def move_aside(path: Path, wall_t: float) -> Path:
             os.replace(src, Path(str(target) + suffix))
     fsync_dir(path.parent)
     return target
-
-
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass

@@ -143,8 +143,8 @@ def test_a_csr_whose_key_is_not_the_terminals(tmp_path: Path, pki: Pki,
         assert r.status_code == 400 and r.json()["code"] in ("pop_failed", "csr_invalid")
     # The terminal whose key has been replaced by another (a swapped key file) is refused
     # with one line, and its files stay as they were.
+    from device.files import atomic_write as write_file
     from device.identity.certs import private_pem
-    from device.identity.files import write_file
 
     write_file(store.key_path, private_pem(thief), mode=0o600)
     line = refused(capsys, config, enrol_args(config, centre, minted.token, "gate-1",
