@@ -144,6 +144,16 @@ def _json_or_none(response: httpx.Response) -> Any:
         return None
 
 
+def endpoint_urls(base_url: httpx.URL) -> dict[str, httpx.URL]:
+    """The absolute URL of each endpoint, built once: what httpx makes of ``base_url`` +
+    the path (``base_url``'s path, which httpx ends with "/", then the versioned path),
+    without parsing and merging two URLs on every request."""
+    return {
+        path: base_url.copy_with(raw_path=base_url.raw_path + path.lstrip("/").encode("ascii"))
+        for path in (UPLOAD_PATH, HEARTBEAT_PATH, TRUST_LIST_PATH)
+    }
+
+
 class CentralClient:
     """One httpx.AsyncClient to the centre. Use as ``async with`` or call ``aclose``."""
 
@@ -171,6 +181,7 @@ class CentralClient:
             )
         self._on_server_date = on_server_date if config.is_tls else None
         self._http = self._make_http()
+        self._urls = endpoint_urls(self._http.base_url)
 
     def _make_http(self) -> httpx.AsyncClient:
         config = self.config
@@ -226,7 +237,7 @@ class CentralClient:
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = await self._http.request(method, path, **kwargs)
+            response = await self._http.request(method, self._urls[path], **kwargs)
         except httpx.HTTPError as exc:
             raise self._translate(exc, path) from exc
         date = response.headers.get("date")
@@ -326,7 +337,8 @@ class CentralClient:
         """Conditional GET of the signed trust list. 304 -> ``TrustFetch(None, etag)``."""
         headers = {"If-None-Match": etag} if etag else {}
         try:
-            async with self._http.stream("GET", TRUST_LIST_PATH, headers=headers) as response:
+            async with self._http.stream("GET", self._urls[TRUST_LIST_PATH],
+                                         headers=headers) as response:
                 date = response.headers.get("date")
                 if date and self._on_server_date is not None:
                     self._on_server_date(date)

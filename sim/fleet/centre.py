@@ -280,11 +280,14 @@ class CentreTransport(httpx.AsyncBaseTransport):
         if route is None:
             return httpx.Response(404, content=b'{"error":"no such endpoint"}',
                                   request=request)
-        body = await request.aread()
-        headers = request.headers
-        terminal = headers.get("x-scangate-terminal", "")
+        try:
+            body = request.content  # the client sends bytes: read when the request was built
+        except httpx.RequestNotRead:
+            body = await request.aread()
+        headers = dict(request.headers.multi_items())  # one pass; lower-case names
         if route == "upload":
-            req = self.centre.upload(terminal, headers.get("idempotency-key", ""), body,
+            req = self.centre.upload(headers.get("x-scangate-terminal", ""),
+                                     headers.get("idempotency-key", ""), body,
                                      int(headers.get("x-scangate-record-count", "0")))
         elif route == "heartbeat":
             req = self.centre.heartbeat()

@@ -38,23 +38,37 @@ class SimulationStalled(RuntimeError):
 
 
 class _VirtualSelector(selectors.DefaultSelector):
-    """Polls the real file descriptors (the loop's self-pipe) without blocking; a wait
-    for ``timeout`` seconds becomes a jump of the virtual clock by that much."""
+    """A wait for ``timeout`` seconds becomes a jump of the virtual clock by that much.
 
+    The real file descriptors (the loop's self-pipe, written by ``call_soon_threadsafe``)
+    are polled only every ``POLL_EVERY`` jumps and when nothing is scheduled: a callback
+    from another thread is already in the loop's ready queue when the pipe is written
+    (the pipe only wakes a sleeping loop, and this one never sleeps), so polling it on
+    every iteration (a system call per event) would only keep the pipe drained.
+    """
+
+    POLL_EVERY = 256
     loop: VirtualTimeLoop | None = None
+    _skipped = 0
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        ready = super().select(0)
-        if ready or timeout is None or timeout <= 0:
-            if timeout is None and not ready:
+        if timeout is None:
+            ready = super().select(0)
+            if not ready:
                 ready = super().select(0.05)  # a thread may still call_soon_threadsafe
                 if not ready:
                     raise SimulationStalled(
                         "virtual-time loop: every task waits on something that can never "
                         "happen (no timer, no I/O)")
             return ready
-        assert self.loop is not None
-        self.loop._advance(timeout)
+        self._skipped += 1
+        ready = []
+        if self._skipped >= self.POLL_EVERY:
+            self._skipped = 0
+            ready = super().select(0)
+        if not ready and timeout > 0:
+            assert self.loop is not None
+            self.loop._advance(timeout)
         return ready
 
 
