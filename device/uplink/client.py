@@ -154,6 +154,38 @@ def endpoint_urls(base_url: httpx.URL) -> dict[str, httpx.URL]:
     }
 
 
+class _CookiesWhenSet(httpx.Cookies):
+    """httpx's cookie jar, consulted only for a response that sets a cookie.
+
+    httpx hands every response to the jar, which first copies the request into a
+    ``urllib`` request (every header, the URL as text) and the response into an email
+    message, only for the standard library to look for ``Set-Cookie`` there: the
+    largest single cost of an exchange with the centre. The central API sets no cookie,
+    but a load balancer in front of it may (stickiness): a response that carries one is
+    handled exactly as before, and cookies are still sent back."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        headers = response.headers
+        if "set-cookie" in headers or "set-cookie2" in headers:
+            super().extract_cookies(response)
+
+
+class _CentreHTTP(httpx.AsyncClient):
+    """``httpx.AsyncClient`` with ``_CookiesWhenSet`` as its cookie jar."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._jar = _CookiesWhenSet(kwargs.get("cookies"))
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._jar
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        self._jar = _CookiesWhenSet(cookies)
+
+
 class CentralClient:
     """One httpx.AsyncClient to the centre. Use as ``async with`` or call ``aclose``."""
 
@@ -193,7 +225,7 @@ class CentralClient:
             "X-Scangate-Terminal": config.terminal_id,
             **self.identity.headers(),
         }
-        return httpx.AsyncClient(
+        return _CentreHTTP(
             base_url=config.base_url,
             verify=verify,
             transport=self._transport,
