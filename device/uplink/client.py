@@ -144,6 +144,48 @@ def _json_or_none(response: httpx.Response) -> Any:
         return None
 
 
+def endpoint_urls(base_url: httpx.URL) -> dict[str, httpx.URL]:
+    """The absolute URL of each endpoint, built once: what httpx makes of ``base_url`` +
+    the path (``base_url``'s path, which httpx ends with "/", then the versioned path),
+    without parsing and merging two URLs on every request."""
+    return {
+        path: base_url.copy_with(raw_path=base_url.raw_path + path.lstrip("/").encode("ascii"))
+        for path in (UPLOAD_PATH, HEARTBEAT_PATH, TRUST_LIST_PATH)
+    }
+
+
+class _CookiesWhenSet(httpx.Cookies):
+    """httpx's cookie jar, consulted only for a response that sets a cookie.
+
+    httpx hands every response to the jar, which first copies the request into a
+    ``urllib`` request (every header, the URL as text) and the response into an email
+    message, only for the standard library to look for ``Set-Cookie`` there: the
+    largest single cost of an exchange with the centre. The central API sets no cookie,
+    but a load balancer in front of it may (stickiness): a response that carries one is
+    handled exactly as before, and cookies are still sent back."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        headers = response.headers
+        if "set-cookie" in headers or "set-cookie2" in headers:
+            super().extract_cookies(response)
+
+
+class _CentreHTTP(httpx.AsyncClient):
+    """``httpx.AsyncClient`` with ``_CookiesWhenSet`` as its cookie jar."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._jar = _CookiesWhenSet(kwargs.get("cookies"))
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._jar
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        self._jar = _CookiesWhenSet(cookies)
+
+
 class CentralClient:
     """One httpx.AsyncClient to the centre. Use as ``async with`` or call ``aclose``."""
 
@@ -171,6 +213,7 @@ class CentralClient:
             )
         self._on_server_date = on_server_date if config.is_tls else None
         self._http = self._make_http()
+        self._urls = endpoint_urls(self._http.base_url)
 
     def _make_http(self) -> httpx.AsyncClient:
         config = self.config
@@ -182,7 +225,7 @@ class CentralClient:
             "X-Scangate-Terminal": config.terminal_id,
             **self.identity.headers(),
         }
-        return httpx.AsyncClient(
+        return _CentreHTTP(
             base_url=config.base_url,
             verify=verify,
             transport=self._transport,
@@ -226,7 +269,7 @@ class CentralClient:
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = await self._http.request(method, path, **kwargs)
+            response = await self._http.request(method, self._urls[path], **kwargs)
         except httpx.HTTPError as exc:
             raise self._translate(exc, path) from exc
         date = response.headers.get("date")
@@ -326,7 +369,8 @@ class CentralClient:
         """Conditional GET of the signed trust list. 304 -> ``TrustFetch(None, etag)``."""
         headers = {"If-None-Match": etag} if etag else {}
         try:
-            async with self._http.stream("GET", TRUST_LIST_PATH, headers=headers) as response:
+            async with self._http.stream("GET", self._urls[TRUST_LIST_PATH],
+                                         headers=headers) as response:
                 date = response.headers.get("date")
                 if date and self._on_server_date is not None:
                     self._on_server_date(date)

@@ -280,16 +280,20 @@ class CentreTransport(httpx.AsyncBaseTransport):
         if route is None:
             return httpx.Response(404, content=b'{"error":"no such endpoint"}',
                                   request=request)
-        body = await request.aread()
-        headers = request.headers
-        terminal = headers.get("x-scangate-terminal", "")
+        try:
+            body = request.content  # the client sends bytes: read when the request was built
+        except httpx.RequestNotRead:
+            body = await request.aread()
+        headers = {k.lower(): v for k, v in request.headers.raw}  # bytes, one pass
         if route == "upload":
-            req = self.centre.upload(terminal, headers.get("idempotency-key", ""), body,
-                                     int(headers.get("x-scangate-record-count", "0")))
+            req = self.centre.upload(headers.get(b"x-scangate-terminal", b"").decode(),
+                                     headers.get(b"idempotency-key", b"").decode(), body,
+                                     int(headers.get(b"x-scangate-record-count", b"0")))
         elif route == "heartbeat":
             req = self.centre.heartbeat()
         else:
-            req = self.centre.trust_list(headers.get("if-none-match"))
+            etag = headers.get(b"if-none-match")
+            req = self.centre.trust_list(etag.decode() if etag is not None else None)
         timeout = request.extensions.get("timeout", {})
         try:
             answer = await self.centre.model.exchange(
@@ -297,5 +301,9 @@ class CentreTransport(httpx.AsyncBaseTransport):
                 read_timeout=float(timeout.get("read") or 10.0))
         except CentreFailure as exc:
             raise _FAILURES[exc.kind](f"simulated centre: {exc.kind}", request=request) from None
-        return httpx.Response(answer.status, headers=answer.headers, content=answer.body,
+        # As a network transport answers: the headers as they came off the wire
+        # (Content-Length included) and the body as a stream the client reads.
+        wire = [(k.encode(), v.encode()) for k, v in answer.headers.items()]
+        wire.append((b"Content-Length", str(len(answer.body)).encode()))
+        return httpx.Response(answer.status, headers=wire, stream=httpx.ByteStream(answer.body),
                               request=request)

@@ -26,6 +26,7 @@ run. The loop below is the part of it we need, with executor calls made inline.
 from __future__ import annotations
 
 import asyncio
+import math
 import selectors
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -38,23 +39,37 @@ class SimulationStalled(RuntimeError):
 
 
 class _VirtualSelector(selectors.DefaultSelector):
-    """Polls the real file descriptors (the loop's self-pipe) without blocking; a wait
-    for ``timeout`` seconds becomes a jump of the virtual clock by that much."""
+    """A wait for ``timeout`` seconds becomes a jump of the virtual clock by that much.
 
+    The real file descriptors (the loop's self-pipe, written by ``call_soon_threadsafe``)
+    are polled only every ``POLL_EVERY`` jumps and when nothing is scheduled: a callback
+    from another thread is already in the loop's ready queue when the pipe is written
+    (the pipe only wakes a sleeping loop, and this one never sleeps), so polling it on
+    every iteration (a system call per event) would only keep the pipe drained.
+    """
+
+    POLL_EVERY = 256
     loop: VirtualTimeLoop | None = None
+    _skipped = 0
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        ready = super().select(0)
-        if ready or timeout is None or timeout <= 0:
-            if timeout is None and not ready:
+        if timeout is None:
+            ready = super().select(0)
+            if not ready:
                 ready = super().select(0.05)  # a thread may still call_soon_threadsafe
                 if not ready:
                     raise SimulationStalled(
                         "virtual-time loop: every task waits on something that can never "
                         "happen (no timer, no I/O)")
             return ready
-        assert self.loop is not None
-        self.loop._advance(timeout)
+        self._skipped += 1
+        ready = []
+        if self._skipped >= self.POLL_EVERY:
+            self._skipped = 0
+            ready = super().select(0)
+        if not ready and timeout > 0:
+            assert self.loop is not None
+            self.loop._advance(timeout)
         return ready
 
 
@@ -67,12 +82,32 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         selector.loop = self
         self._vnow = float(start)
         self._clock_resolution = 1e-9
+        self._tick_s: float | None = None
+        self._tick_fn: Callable[[], object] | None = None
+        self._next_tick = math.inf
 
     def time(self) -> float:
         return self._vnow
 
+    def set_ticker(self, period_s: float | None, fn: Callable[[], object] | None = None
+                   ) -> None:
+        """Call ``fn()`` between events whenever the clock passes a multiple of
+        ``period_s`` (None: no more). Not a timer: a timer would be one more jump of the
+        clock, and the clock is the float sum of its jumps, so an extra one can move a
+        later event by a rounding error (into the next second's bin, or past the end of
+        the day); with a ticker, the run's events are those of a run without it."""
+        if period_s is None or fn is None:
+            self._tick_s, self._tick_fn, self._next_tick = None, None, math.inf
+            return
+        self._tick_s, self._tick_fn = period_s, fn
+        self._next_tick = (math.floor(self._vnow / period_s) + 1) * period_s
+
     def _advance(self, seconds: float) -> None:
         self._vnow += seconds
+        if self._vnow >= self._next_tick:
+            assert self._tick_s is not None and self._tick_fn is not None
+            self._next_tick = (math.floor(self._vnow / self._tick_s) + 1) * self._tick_s
+            self._tick_fn()
 
     def run_in_executor(self, executor: Any, func: Callable[..., T],  # type: ignore[override]
                         *args: Any) -> asyncio.Future[T]:

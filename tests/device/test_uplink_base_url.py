@@ -18,6 +18,7 @@ import pytest
 from device.clock import SystemClock
 from device.config import parse_config
 from device.errors import ConfigError
+from device.journal import Batch
 from device.uplink.client import CentralClient
 from tests.device.uplink_support import config
 
@@ -69,6 +70,12 @@ class _Recorder(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_GET(self) -> None:
+        self.paths.append(self.path)
+        self.send_response(304)
+        self.send_header("ETag", '"v1"')
+        self.end_headers()
+
     def log_message(self, *args: object) -> None:
         pass
 
@@ -96,6 +103,9 @@ def test_requests_go_to_base_url_plus_the_versioned_path(
     async def send() -> None:
         async with CentralClient(config(root + prefix), clock=SystemClock()) as client:
             await client.heartbeat({"ok": True})
+            await client.upload(Batch(1, "key-1", (), 1))
+            await client.fetch_trust_list('"v1"')
 
     asyncio.run(send())
-    assert paths == [prefix.rstrip("/") + "/v1/heartbeat"]
+    base = prefix.rstrip("/")
+    assert paths == [base + "/v1/heartbeat", base + "/v1/records", base + "/v1/trust-list"]

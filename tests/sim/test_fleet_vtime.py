@@ -72,3 +72,29 @@ def test_loop_clock_follows_the_loop() -> None:
         return clock.now(), clock.monotonic()
 
     assert run_virtual(main) == (1_700_000_090.0, 90.0)
+
+
+def test_a_ticker_runs_between_events_without_moving_them() -> None:
+    """The clock is the float sum of its jumps: a timer of its own would add jumps and
+    could move later events by a rounding error. A ticker adds none."""
+    def times(ticker: bool) -> tuple[list[float], list[float]]:
+        seen: list[float] = []
+        ticks: list[float] = []
+
+        async def main(loop: VirtualTimeLoop) -> None:
+            if ticker:
+                loop.set_ticker(1.0, lambda: ticks.append(loop.time()))
+            for _ in range(30):
+                await asyncio.sleep(0.1)
+                seen.append(loop.time())
+            loop.set_ticker(None)
+            await asyncio.sleep(5.0)
+
+        run_virtual(main)
+        return seen, ticks
+
+    plain, no_ticks = times(False)
+    ticked, ticks = times(True)
+    assert ticked == plain  # the same clock readings, to the last bit
+    assert no_ticks == [] and len(ticks) == 3  # at 1, 2 and 3 s (or just after)
+    assert all(n <= t < n + 0.1 + 1e-9 for n, t in zip((1, 2, 3), ticks, strict=True))
