@@ -49,11 +49,44 @@ JOURNAL_QUOTA_BYTES = 64 * 2**20
 JOURNAL_MIN_FREE_BYTES = 16 * 2**20
 
 
+SCRATCH_PREFIX = "scangate-fleet-"
+
+
 def scratch_dir() -> Path:
-    """A private directory on tmpfs (``/dev/shm``) when there is one, else the temp dir."""
+    """A private directory on tmpfs (``/dev/shm``) when there is one, else the temp dir.
+
+    Its name carries this process's id. A run killed with ``kill -9`` cannot remove its
+    directory, and on tmpfs that is memory held until a reboot (~0.1 GB per 2,500
+    terminals), so the next run removes the directories of processes that are gone.
+    """
     shm = Path("/dev/shm")
-    base = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
-    return Path(tempfile.mkdtemp(prefix="scangate-fleet-", dir=base))
+    base = shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+    sweep_scratch(base)
+    return Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=base))
+
+
+def sweep_scratch(base: Path) -> list[Path]:
+    """Remove the scratch directories in ``base`` left by fleet processes that no longer
+    run (this user's only); return them."""
+    removed = []
+    uid = os.getuid()
+    for path in base.glob(SCRATCH_PREFIX + "*"):
+        pid_text = path.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        if not pid_text.isdigit():
+            continue  # not named by this code: leave it
+        try:
+            if path.stat().st_uid != uid or not path.is_dir():
+                continue
+            os.kill(int(pid_text), 0)
+            continue  # that process still runs
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OSError):
+            continue  # another user's process, or the path went away
+        shutil.rmtree(path, ignore_errors=True)
+        log.info("removed %s, left by a fleet process that is gone", path)
+        removed.append(path)
+    return removed
 
 
 def rss_mb() -> float:
