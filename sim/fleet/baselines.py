@@ -34,7 +34,7 @@ from device.verify.verifier import Verifier
 from sim.fleet.centre import Answer, CentreFailure, CentreModel, Request
 from sim.fleet.context import ShardContext
 from sim.fleet.load import Arrival
-from sim.fleet.terminals import merged_arrivals
+from sim.fleet.terminals import play_day
 
 UNAVAILABLE = "centre_unavailable"
 
@@ -119,13 +119,7 @@ class NaiveRetryFleet:
             tasks.append(loop.create_task(self._forward(term, boot)))
             tasks.append(loop.create_task(self.periodic.heartbeats(boot)))
             tasks.append(loop.create_task(self._trust(term, boot)))
-        for t, i, arrival in merged_arrivals(ctx, self.terminals):
-            if t > loop.time():
-                await asyncio.sleep(t - loop.time())
-            self.scan(self.terminals[i], arrival)
-        end = ctx.scenario.day.total_s
-        if end > loop.time():
-            await asyncio.sleep(end - loop.time())
+        await play_day(ctx, self.terminals, self.scan)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -29,8 +29,9 @@ import resource
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from device.decide import SiteDecider
 from device.journal import Journal
@@ -44,6 +45,7 @@ from sim.fleet.load import Arrival
 from sim.fleet.vtime import LoopClock
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 JOURNAL_QUOTA_BYTES = 64 * 2**20
 JOURNAL_MIN_FREE_BYTES = 16 * 2**20
@@ -121,6 +123,20 @@ def merged_arrivals(ctx: ShardContext, indices: Iterable[int]
     return heapq.merge(*(one(i) for i in indices))
 
 
+async def play_day(ctx: ShardContext, terminals: Mapping[int, T],
+                   scan: Callable[[T, Arrival], None]) -> None:
+    """Hand every arrival of ``terminals`` to ``scan`` at its virtual time, in order, then
+    wait for the end of the simulated day: the scan loop every fleet shares."""
+    loop = ctx.loop
+    for t, i, arrival in merged_arrivals(ctx, terminals):
+        if t > loop.time():
+            await asyncio.sleep(t - loop.time())
+        scan(terminals[i], arrival)
+    end = ctx.scenario.day.total_s
+    if end > loop.time():
+        await asyncio.sleep(end - loop.time())
+
+
 class ScangateFleet:
     name = "scangate"
 
@@ -194,13 +210,7 @@ class ScangateFleet:
         loop = ctx.loop
         for i, term in self.terminals.items():
             loop.call_at(ctx.boot_time(i), self._start, term)
-        for t, i, arrival in merged_arrivals(ctx, self.terminals):
-            if t > loop.time():
-                await asyncio.sleep(t - loop.time())
-            self.scan(self.terminals[i], arrival)
-        end = ctx.scenario.day.total_s
-        if end > loop.time():
-            await asyncio.sleep(end - loop.time())
+        await play_day(ctx, self.terminals, self.scan)
         await self.stop()
 
     def _start(self, term: ScangateTerminal) -> None:
