@@ -226,21 +226,7 @@ def in_process(tmp: Path, seconds: float, rounds: int, n_codes: int) -> dict[str
     assert all(ours.verify(c, at=now + 60).accepted for c in codes[:50]), "minted code denied"
     assert all(dcc_verifier.verify(p, at=t).accepted for p, t in dccs[:50]), "DCC denied"
     raw = raw_es256()
-    cursor = {"ours": 0, "dcc": 0}
-
-    def verify_ours(n: int) -> None:
-        i = cursor["ours"]
-        for j in range(i, i + n):
-            ours.verify(codes[j % n_codes], at=now + 60)
-        cursor["ours"] = i + n
-
-    def verify_dcc(n: int) -> None:
-        i, m = cursor["dcc"], len(dccs)
-        for j in range(i, i + n):
-            p, t = dccs[j % m]
-            dcc_verifier.verify(p, at=t)
-        cursor["dcc"] = i + n
-
+    verify_ours, _, verify_dcc = workloads(ours, codes, now + 60, dcc_verifier, dccs)
     slices = 10 * rounds
     sg = paired(verify_ours, raw, 100, seconds / 4, slices)
     dcc = paired(verify_dcc, raw, 100, seconds / 4, slices)
@@ -281,6 +267,37 @@ def compare(tmp: Path, ref: str, pairs: int, seconds: float) -> int:
     return 0
 
 
+Workload = Callable[[int], None]
+
+
+def workloads(ours: Verifier, codes: list[str], at: float, dcc_verifier: Verifier,
+              dccs: list[tuple[str, float]]) -> tuple[Workload, Workload, Workload]:
+    """``n`` verifications of the next distinct payloads, each call going on where the
+    last stopped (wrapping round): our codes one by one, the same by ``verify_many``, and
+    EU DCCs (each at its own check time)."""
+    cursor = {"ours": 0, "dcc": 0}
+
+    def verify_ours(n: int) -> None:
+        i, m = cursor["ours"], len(codes)
+        for j in range(i, i + n):
+            ours.verify(codes[j % m], at=at)
+        cursor["ours"] = i + n
+
+    def verify_ours_many(n: int) -> None:
+        i, m = cursor["ours"], len(codes)
+        ours.verify_many([codes[j % m] for j in range(i, i + n)], at=at)
+        cursor["ours"] = i + n
+
+    def verify_dcc(n: int) -> None:
+        i, m = cursor["dcc"], len(dccs)
+        for j in range(i, i + n):
+            p, t = dccs[j % m]
+            dcc_verifier.verify(p, at=t)
+        cursor["dcc"] = i + n
+
+    return verify_ours, verify_ours_many, verify_dcc
+
+
 def raw_es256() -> Callable[[int], None]:
     """``n`` ECDSA P-256 verifications over a message the size of a Sig_structure."""
     key = ec.generate_private_key(ec.SECP256R1())
@@ -318,26 +335,8 @@ def run(tmp: Path, seconds: float, rounds: int, n_codes: int) -> int:
     assert all(dcc_verifier.verify(p, at=t).accepted for p, t in dccs[:200]), "DCC denied"
 
     raw = raw_es256()  # the floor
-    cursor = {"ours": 0, "dcc": 0}
-
-    def verify_ours(n: int) -> None:
-        i, t = cursor["ours"], now + 60
-        for j in range(i, i + n):
-            ours.verify(codes[j % n_codes], at=t)
-        cursor["ours"] = i + n
-
-    def verify_ours_many(n: int) -> None:
-        i = cursor["ours"]
-        ours.verify_many([codes[j % n_codes] for j in range(i, i + n)], at=now + 60)
-        cursor["ours"] = i + n
-
-    def verify_dcc(n: int) -> None:
-        i, m = cursor["dcc"], len(dccs)
-        for j in range(i, i + n):
-            p, t = dccs[j % m]
-            dcc_verifier.verify(p, at=t)
-        cursor["dcc"] = i + n
-
+    verify_ours, verify_ours_many, verify_dcc = workloads(ours, codes, now + 60,
+                                                          dcc_verifier, dccs)
     batch, slices = 100, 10 * rounds
     raw_alone = slice_rate(raw, batch, seconds)
     ours_rate = paired(verify_ours, raw, batch, seconds / 4, slices)
