@@ -253,17 +253,24 @@ READ_FIELDS = (*COLUMNS, "received_at", "times_received")
 MAX_PAGE = 10_000
 
 
-def read_records(conn: sqlite3.Connection, *, after: int = 0, limit: int = 1000,
-                 terminal_id: str | None = None) -> tuple[list[dict[str, Any]], int]:
-    """Records in arrival order after the cursor ``after`` (0: from the start), at most
-    ``limit``; returns them and the cursor to pass next (the last one's, or ``after``)."""
-    sql = f"SELECT rowid, {', '.join(READ_FIELDS)} FROM records WHERE rowid > ?"
+def _page(conn: sqlite3.Connection, table: str, key: str, columns: str, after: int,
+          limit: int, terminal_id: str | None) -> list[tuple[Any, ...]]:
+    """Rows of ``table`` with ``key`` > ``after`` in key order, at most ``limit`` (capped
+    at ``MAX_PAGE``), of one terminal if given; the key is each row's first column."""
+    sql = f"SELECT {key}, {columns} FROM {table} WHERE {key} > ?"
     args: list[Any] = [after]
     if terminal_id is not None:
         sql += " AND terminal_id = ?"
         args.append(terminal_id)
-    rows = conn.execute(sql + " ORDER BY rowid LIMIT ?",
+    return conn.execute(f"{sql} ORDER BY {key} LIMIT ?",
                         (*args, max(1, min(limit, MAX_PAGE)))).fetchall()
+
+
+def read_records(conn: sqlite3.Connection, *, after: int = 0, limit: int = 1000,
+                 terminal_id: str | None = None) -> tuple[list[dict[str, Any]], int]:
+    """Records in arrival order after the cursor ``after`` (0: from the start), at most
+    ``limit``; returns them and the cursor to pass next (the last one's, or ``after``)."""
+    rows = _page(conn, "records", "rowid", ", ".join(READ_FIELDS), after, limit, terminal_id)
     out = [dict(zip(READ_FIELDS, row[1:], strict=True)) for row in rows]
     return out, (int(rows[-1][0]) if rows else after)
 
@@ -271,13 +278,8 @@ def read_records(conn: sqlite3.Connection, *, after: int = 0, limit: int = 1000,
 def read_heartbeats(conn: sqlite3.Connection, *, after: int = 0, limit: int = 1000,
                     terminal_id: str | None = None) -> tuple[list[dict[str, Any]], int]:
     """Heartbeats in arrival order after the cursor ``after``; like ``read_records``."""
-    sql = "SELECT id, terminal_id, received_at, body FROM heartbeats WHERE id > ?"
-    args: list[Any] = [after]
-    if terminal_id is not None:
-        sql += " AND terminal_id = ?"
-        args.append(terminal_id)
-    rows = conn.execute(sql + " ORDER BY id LIMIT ?",
-                        (*args, max(1, min(limit, MAX_PAGE)))).fetchall()
+    rows = _page(conn, "heartbeats", "id", "terminal_id, received_at, body", after, limit,
+                 terminal_id)
     out = [{"terminal_id": t, "received_at": at, "body": json.loads(b)}
            for _i, t, at, b in rows]
     return out, (int(rows[-1][0]) if rows else after)
